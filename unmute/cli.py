@@ -128,13 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _service_commands() -> list[Callable[[Any], None]]:
     """Subcommands of the Orpheus service and deployment, when those modules exist."""
+    import importlib
+
     registrars: list[Callable[[Any], None]] = []
-    try:
-        from orpheus_service.cli import register as register_service
-    except ImportError:
-        pass
-    else:
-        registrars.append(register_service)
+    for module in ("orpheus_service.cli", "modal_services.deploy"):
+        try:
+            registrars.append(importlib.import_module(module).register)
+        except ImportError:
+            continue
     return registrars
 
 

@@ -85,7 +85,7 @@ async def test_start_up_gives_up_when_budget_is_spent() -> None:
 async def test_shutdown_mid_stream_stops_output_at_once() -> None:
     tts = FakeTextToSpeech(chunk_delay_s=0.05)
     await tts.start_up()
-    for word in "a b c d e f g h".split():
+    for word in ["a", "b", "c", "d", "e", "f", "g", "h"]:
         await tts.send(word)
     await tts.send(TTSClientEosMessage())
     received: list[object] = []

@@ -79,7 +79,9 @@ async def test_audio_length_is_consistent_with_the_text(backend: str) -> None:
     assert 0.1 * words <= seconds <= 2.0 * words + 1.0
 
 
-async def test_words_arrive_in_order_with_non_decreasing_times_inside_the_audio(backend: str) -> None:
+async def test_words_arrive_in_order_with_non_decreasing_times_inside_the_audio(
+    backend: str,
+) -> None:
     messages = await speak(make(backend), TEXT)
     words = [m for m in messages if isinstance(m, TTSTextMessage)]
     seconds = sum(len(m.pcm) for m in messages if isinstance(m, TTSAudioMessage)) / SAMPLE_RATE

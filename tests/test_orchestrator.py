@@ -1,4 +1,4 @@
-"""The Orchestrator, fully offline: fixture backend chosen by environment, fake backend for timing."""
+"""The Orchestrator, offline: fixture backend chosen by environment, fake one for timing."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def test_split_words_keeps_the_unfinished_tail() -> None:
     assert split_words("Hel") == ([], "Hel")
 
 
-async def test_speaks_fixture_text_chosen_through_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_speaks_fixture_text_chosen_through_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("UNMUTE_TTS_BACKEND", "fixture")
     monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
     sink = CollectingSink()
@@ -40,7 +42,9 @@ async def test_speaks_fixture_text_chosen_through_environment(monkeypatch: pytes
     assert " ".join(result.words).rstrip(".").lower() == FIXTURE_TEXT.rstrip(".").lower()
 
 
-async def test_records_time_to_first_audio_and_real_time_factor(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_records_time_to_first_audio_and_real_time_factor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("UNMUTE_TTS_BACKEND", "fixture")
     monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
     result = await Orchestrator(CollectingSink()).speak(llm(FIXTURE_TEXT))
@@ -70,9 +74,12 @@ async def test_interrupt_stops_output_within_50_ms_and_leaves_no_task() -> None:
     tts = FakeTextToSpeech(chunk_delay_s=0.02)
     orchestrator = Orchestrator(sink, backend="fixture", tts_factory=lambda: tts)
     before = set(asyncio.all_tasks())
-    speaking = asyncio.create_task(orchestrator.speak(llm("one two three four five six seven eight")))
-    while not sink.chunks:
-        await asyncio.sleep(0.005)
+    speaking = asyncio.create_task(
+        orchestrator.speak(llm("one two three four five six seven eight"))
+    )
+    async with asyncio.timeout(5):
+        while not sink.chunks:  # noqa: ASYNC110 - polling the sink is the point
+            await asyncio.sleep(0.005)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await orchestrator.interrupt()

@@ -27,13 +27,17 @@ def third_party_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
             def _create(voice):
                 raise RuntimeError("not needed by the test")
 
-            backend = BackendSpec(name="thirdparty", description="a third-party backend", create=_create)
+            backend = BackendSpec(
+                name="thirdparty", description="a third-party backend", create=_create
+            )
             """
         )
     )
     dist_info = tmp_path / "thirdparty_tts-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-tts\nVersion: 1.0\n")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thirdparty-tts\nVersion: 1.0\n"
+    )
     (dist_info / "entry_points.txt").write_text(
         "[unmute.tts_backends]\nthirdparty = thirdparty_tts:backend\n"
     )

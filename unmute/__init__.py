@@ -2,13 +2,13 @@
 
 from unmute.registry import create_tts, get_backend, list_backends
 from unmute.tts import (
+    TextToSpeech,
     TTSAudioMessage,
     TTSClientEosMessage,
     TTSClientTextMessage,
     TTSErrorMessage,
     TTSReadyMessage,
     TTSTextMessage,
-    TextToSpeech,
 )
 
 __all__ = [

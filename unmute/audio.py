@@ -17,7 +17,9 @@ def float_to_pcm16(pcm: FloatArray) -> bytes:
     return (clipped * 32767.0).astype("<i2").tobytes()
 
 
-def write_wav(path: str | Path, chunks: Iterable[FloatArray], sample_rate: int = SAMPLE_RATE) -> None:
+def write_wav(
+    path: str | Path, chunks: Iterable[FloatArray], sample_rate: int = SAMPLE_RATE
+) -> None:
     """Write float32 mono chunks as a 16-bit PCM WAV file."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -67,7 +67,9 @@ class RetryPolicy:
         return generate()
 
 
-_UNPRONOUNCEABLE = str.maketrans({"*": None, "_": None, "`": None, "“": '"', "”": '"', "‘": "'", "’": "'"})
+_UNPRONOUNCEABLE = str.maketrans(
+    {"*": None, "_": None, "`": None, "“": '"', "”": '"', "‘": "'", "’": "'"}
+)
 
 
 def prepare_text_for_tts(text: str) -> str:
@@ -109,7 +111,9 @@ class BaseTextToSpeech(ABC):
         """Connect or load. Raise RetryableError for failures worth retrying."""
 
     @abstractmethod
-    def _synthesize(self, text: AsyncIterator[str]) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
+    def _synthesize(
+        self, text: AsyncIterator[str]
+    ) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
         """Read words from `text` until it ends; yield audio and spoken words in order."""
 
     async def _close(self) -> None:  # noqa: B027 - optional hook
@@ -138,11 +142,14 @@ class BaseTextToSpeech(ABC):
                 except RetryableError as exc:
                     wait = await anext(backoffs)
                     if time.monotonic() + wait >= deadline:
+                        budget = f"{self.retry.budget_s:g} s"
                         raise BackendError(
-                            f"{self.backend_name}: not ready within {self.retry.budget_s:g} s: {exc}"
+                            f"{self.backend_name}: not ready within {budget}: {exc}"
                         ) from exc
                     self.metrics.retries += 1
-                    logger.info("%s: start-up failed (%s), retrying in %.2f s", self.backend_name, exc, wait)
+                    logger.info(
+                        "%s: start-up failed (%s), retrying in %.2f s", self.backend_name, exc, wait
+                    )
                     await asyncio.sleep(wait)
                 except TimeoutError as exc:
                     raise BackendError(
@@ -238,7 +245,8 @@ class BaseTextToSpeech(ABC):
     async def _pump(self) -> None:
         produced_audio = False
         try:
-            async with contextlib.aclosing(self._synthesize(self._text_stream())) as messages:
+            messages = self._synthesize(self._text_stream())
+            try:
                 async for message in messages:
                     if isinstance(message, TTSAudioMessage):
                         if len(message.pcm) == 0:
@@ -250,6 +258,9 @@ class BaseTextToSpeech(ABC):
                     else:
                         self.metrics.words_spoken += 1
                     self._output.put_nowait(message)
+            finally:
+                if isinstance(messages, AsyncGenerator):
+                    await messages.aclose()
             if self._text_sent and not produced_audio:
                 raise BackendError(f"{self.backend_name} produced no audio for non-empty text")
         except asyncio.CancelledError:

@@ -77,7 +77,14 @@ def _backends(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for name, spec in list_backends().items():
         reason = spec.unavailable_reason()
-        rows.append({"name": name, "usable": reason is None, "why_not": reason, "description": spec.description})
+        rows.append(
+            {
+                "name": name,
+                "usable": reason is None,
+                "why_not": reason,
+                "description": spec.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -91,7 +98,7 @@ def _record(args: argparse.Namespace) -> int:
     from backends.fixture.recorder import record_fixtures
 
     path = Path(args.output)
-    asyncio.run(record_fixtures(args.backend, list(args.texts), path, voice=args.voice))
+    record_fixtures(args.backend, list(args.texts), path, voice=args.voice)
     print(f"recorded {len(args.texts)} session(s) from {args.backend} into {path}")
     return 0
 
@@ -104,13 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     say = sub.add_parser("say", help="speak TEXT through the Orchestrator, word by word")
     say.add_argument("text")
-    say.add_argument("--backend", help="backend name (default: UNMUTE_TTS_BACKEND or the default rule)")
+    say.add_argument(
+        "--backend", help="backend name (default: UNMUTE_TTS_BACKEND or the default rule)"
+    )
     say.add_argument("--voice")
     say.add_argument("-o", "--output", help="write the audio to this WAV file")
     say.add_argument("--json", action="store_true", help="print one JSON object")
     say.set_defaults(func=_say)
 
-    backends = sub.add_parser("backends", help="list registered backends and whether they are usable")
+    backends = sub.add_parser(
+        "backends", help="list registered backends and whether they are usable"
+    )
     backends.add_argument("--json", action="store_true")
     backends.set_defaults(func=_backends)
 

@@ -21,7 +21,6 @@ from unmute.tts import (
     TextToSpeech,
     TTSAudioMessage,
     TTSClientEosMessage,
-    TTSErrorMessage,
     TTSTextMessage,
 )
 
@@ -148,7 +147,9 @@ class Orchestrator:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _feed(self, tts: TextToSpeech, deltas: AsyncIterable[str], clock: dict[str, float]) -> None:
+    async def _feed(
+        self, tts: TextToSpeech, deltas: AsyncIterable[str], clock: dict[str, float]
+    ) -> None:
         buffer = ""
         async for delta in deltas:
             words, buffer = split_words(buffer + delta)
@@ -160,7 +161,9 @@ class Orchestrator:
             await tts.send(word)
         await tts.send(TTSClientEosMessage())
 
-    async def _consume(self, tts: TextToSpeech, result: SpeechResult, clock: dict[str, float]) -> None:
+    async def _consume(
+        self, tts: TextToSpeech, result: SpeechResult, clock: dict[str, float]
+    ) -> None:
         first_audio_at: float | None = None
         async for message in tts:
             if self._interrupted:
@@ -179,6 +182,6 @@ class Orchestrator:
             elif isinstance(message, TTSTextMessage):
                 await self.sink.word(message)
                 result.words.append(message.text)
-            elif isinstance(message, TTSErrorMessage):
+            else:
                 result.error = message.message
                 return

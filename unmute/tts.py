@@ -103,7 +103,9 @@ TTSMessageAdapter: TypeAdapter[
 OutputMessage = TTSAudioMessage | TTSTextMessage | TTSErrorMessage
 
 
-def message_to_wire(message: TTSTextMessage | TTSAudioMessage | TTSErrorMessage | TTSReadyMessage) -> dict[str, Any]:
+def message_to_wire(
+    message: TTSTextMessage | TTSAudioMessage | TTSErrorMessage | TTSReadyMessage,
+) -> dict[str, Any]:
     """The msgpack-ready dict for a server message."""
     if isinstance(message, TTSAudioMessage):
         return message.to_wire()

@@ -45,7 +45,9 @@ class FakeTextToSpeech(BaseTextToSpeech):
     async def _close(self) -> None:
         self.closed += 1
 
-    async def _synthesize(self, text: AsyncIterator[str]) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
+    async def _synthesize(
+        self, text: AsyncIterator[str]
+    ) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
         t = 0.0
         words = 0
         async for word in text:
@@ -58,6 +60,8 @@ class FakeTextToSpeech(BaseTextToSpeech):
             for _ in range(CHUNKS_PER_WORD):
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
-                yield TTSAudioMessage(pcm=0.1 * np.sin(np.arange(samples, dtype=np.float32) / 10))
+                yield TTSAudioMessage(
+                    pcm=(0.1 * np.sin(np.arange(samples) / 10)).astype(np.float32)
+                )
             t += WORD_S
             words += 1

@@ -93,7 +93,7 @@ async def test_word_times_come_from_espeak_word_events() -> None:
     words = words_of(await speak("Hello wonderful world."))
     assert len(events) == len(words) == 3
     # espeak varies a few samples from run to run; times must match its events closely.
-    assert [w.start_s for w in words] == pytest.approx(events, abs=0.01)
+    assert [w.start_s for w in words] == pytest.approx(events, abs=0.03)
     assert words[1].start_s > 0.1
 
 

@@ -2,25 +2,12 @@
 
 Each frame is decoded once. The SNAC decoder is not causal (an output sample
 depends on about 10 latent steps either side), so the model is compiled into a
-streaming graph in which every layer keeps its own state across calls:
-
-- a convolution with padding p runs as a causal convolution delayed by p samples,
-  on its input history (the last (k-1)*dilation samples) plus the new samples;
-- a ConvTranspose1d runs as one matrix product over its kernel taps and an
-  overlap-add whose pending tail is the state (no slow `conv_transpose` path);
-- a residual unit delays its skip branch by the delay of its main branch;
-- Snake, Tanh, 1x1 convolutions and noise blocks are pointwise (a noise block
-  draws noise for the new samples only);
-- the quantizer's code -> latent path is a lookup in per-codebook tables (code
-  embedding followed by `out_proj`), repeated by the vq strides.
-
-Speed: activations are time-major (batch, time, channels), so every 1x1 conv and
-transposed conv is a plain linear map; on the CPU those run through oneDNN with
-weights packed once (MKL repacks a 32 MB weight on every few-row product);
-depthwise convs are summed tap by tap; each Snake's 1/alpha moves into the next
-layer (and its alpha into a depthwise conv before it), and a Snake in front of a
-convolution writes straight into that convolution's input buffer. About 4x less
-CPU per second of audio than the common 4-frame sliding window (BENCHMARKS.md).
+streaming graph in which every layer keeps its own state across calls (the layers
+and how they run fast: `snac_stream_ops`; the walk over the model and the delay
+bookkeeping: `snac_stream_graph`). The quantizer's code -> latent path is a lookup
+in per-codebook tables (code embedding followed by `out_proj`), repeated by the vq
+strides. About 4x less CPU per second of audio than the common 4-frame sliding
+window (BENCHMARKS.md).
 
 Stream positions of each layer are tracked against true time: samples before the
 start and after the end of the stream are zeroed where the full decode would see
@@ -62,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -70,16 +57,15 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from snac import SNAC  # pyright: ignore[reportMissingTypeStubs]
-from snac.attention import LocalMHA  # pyright: ignore[reportMissingTypeStubs]
-from snac.layers import (  # pyright: ignore[reportMissingTypeStubs]
-    DecoderBlock,
-    NoiseBlock,
-    ResidualUnit,
-    Snake1d,
-)
-from snac.vq import ResidualVectorQuantize  # pyright: ignore[reportMissingTypeStubs]
 from torch import Tensor, nn
 
+from orpheus_service.snac_stream_graph import (
+    ATTENTION_REFUSED,
+    StreamGraphBuilder,
+    UnsupportedSnacModel,
+    code_tables,
+)
+from orpheus_service.snac_stream_ops import ForwardContext, StreamTiming
 from orpheus_service.tokens import Frame
 
 __all__ = [
@@ -98,528 +84,6 @@ LATENT_STEPS_PER_FRAME = 4
 VQ_STRIDES = (4, 2, 1)
 # Orpheus slot -> (codebook level, index within the frame's codes of that level).
 _SLOT_LEVELS = ((0, 0), (1, 0), (2, 0), (2, 1), (1, 1), (2, 2), (2, 3))
-
-
-class UnsupportedSnacModel(ValueError):
-    """The SNAC model has a layer or layout the streaming decoder cannot stream."""
-
-
-# -- timing bookkeeping ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Timing:
-    """Where a layer's stream sits against true time.
-
-    `rate`: samples per latent step; the valid length of a stream of T latent steps
-    is `rate * T + const`; stream position q holds true time `q - offset`.
-    """
-
-    rate: int
-    const: int
-    offset: int
-
-
-@dataclass
-class _Ctx:
-    """Per-call context shared by the ops of one forward pass."""
-
-    states: list[Tensor]
-    positions: list[int]  # latent steps each stream had before this call
-    totals: list[int | None]  # latent steps of each stream, once it ends
-    steps: int  # new latent steps per stream in this call
-    noise: bool
-    masking: bool  # some stream is warming up or ending
-    masks: dict[_Timing, Tensor | None] = field(default_factory=dict[_Timing, Tensor | None])
-
-    def mask(self, timing: _Timing) -> Tensor | None:
-        """(B, N, 1) bool mask of the samples of this call that are inside the stream."""
-        if not self.masking:
-            return None
-        if timing in self.masks:
-            return self.masks[timing]
-        width = self.steps * timing.rate
-        bounds: list[tuple[int, int]] = []
-        needed = False
-        for pos, total in zip(self.positions, self.totals, strict=True):
-            start = pos * timing.rate
-            lo = timing.offset - start
-            hi = (
-                width
-                if total is None
-                else timing.offset + timing.rate * total + timing.const - start
-            )
-            needed = needed or lo > 0 or hi < width
-            bounds.append((lo, hi))
-        mask: Tensor | None = None
-        if needed:
-            device = self.states[0].device if self.states else None
-            idx = torch.arange(width, device=device).view(1, width, 1)
-            b = torch.tensor(bounds, device=device).view(len(bounds), 1, 2)
-            mask = (idx >= b[:, :, 0:1]) & (idx < b[:, :, 1:2])
-        self.masks[timing] = mask
-        return mask
-
-
-def _apply_mask(x: Tensor, mask: Tensor | None) -> Tensor:
-    if mask is None:
-        return x
-    return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
-
-
-# -- linear kernels ----------------------------------------------------------------------
-
-
-class _Linear:
-    """y = x @ weight.T + bias over the last dimension, with the fastest kernel at hand.
-
-    On the CPU, oneDNN with a weight packed once (PyTorch's own prepacked-linear op,
-    as used by its compiler) is up to 5x faster than `F.linear` for the few-row
-    products of streaming (MKL repacks the weight on every call). It is checked
-    against `F.linear` at build time; anything unexpected falls back to `F.linear`.
-    """
-
-    def __init__(self, weight: Tensor, bias: Tensor | None, rows_hint: int) -> None:
-        self.weight = weight.detach().contiguous()
-        self.bias = None if bias is None else bias.detach().contiguous()
-        self.packed: Tensor | None = None
-        if self.weight.device.type == "cpu" and self.weight.dtype == torch.float32:
-            self.packed = _onednn_pack(self.weight, self.bias, rows_hint)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if self.packed is not None:
-            return _onednn_linear(x.contiguous(), self.packed, self.bias)
-        return F.linear(x, self.weight, self.bias)
-
-
-def _onednn_linear(x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
-    op = torch.ops.mkldnn._linear_pointwise  # pyright: ignore[reportPrivateUsage]
-    return cast(Tensor, op(x, packed, bias, "none", [], ""))
-
-
-def _onednn_pack(weight: Tensor, bias: Tensor | None, rows_hint: int) -> Tensor | None:
-    """The oneDNN-packed weight, or None when unavailable or not matching F.linear."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        reorder = torch.ops.mkldnn._reorder_linear_weight  # pyright: ignore[reportPrivateUsage]
-        packed = cast(Tensor, reorder(weight, rows_hint))
-        generator = torch.Generator().manual_seed(0)
-        for shape in ((1, 1), (1, rows_hint), (3, rows_hint + 1)):  # (batch, time)
-            x = torch.randn((*shape, weight.shape[1]), generator=generator)
-            want = F.linear(x, weight, bias)
-            got = _onednn_linear(x, packed, bias)
-            scale = float(want.abs().max()) + 1e-12
-            if got.shape != want.shape or float((got - want).abs().max()) > 1e-5 * scale:
-                return None
-    except (RuntimeError, AttributeError):
-        return None
-    return packed
-
-
-# -- streaming ops (time-major: activations are (batch, time, channels)) -------------
-
-
-class _Op:
-    """One streaming layer: new input samples in, the output samples they complete out."""
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        raise NotImplementedError
-
-
-class _Sequence(_Op):
-    def __init__(self, ops: list[_Op]) -> None:
-        self.ops = ops
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        for op in self.ops:
-            x = op.forward(x, ctx)
-        return x
-
-
-class _Snake(_Op):
-    """snac's Snake1d: x + 1/(alpha + 1e-9) * sin(alpha * x)^2.
-
-    Modes: "exact" computes that. When the next layer is linear over channels, it
-    takes a 1/alpha input scale and the snake emits alpha * snake(x) = u + sin(u)^2
-    with u = alpha * x ("scaled"; the 1e-9 is below float32 resolution for the
-    alphas allowed); when the previous layer is a depthwise conv it takes an alpha
-    output scale too, and the snake gets u directly ("prescaled", in place). That
-    saves one or two passes over the activations per snake.
-    """
-
-    def __init__(self, alpha: Tensor, mode: str = "exact") -> None:
-        self.alpha = alpha.detach().reshape(-1).clone()
-        self.inv_alpha = (self.alpha + 1e-9).reciprocal()
-        self.mode = mode
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        return self.apply(x)
-
-    def apply(self, x: Tensor, out: Tensor | None = None) -> Tensor:
-        """The snake of `x`, written into `out` when given."""
-        if self.mode == "prescaled":
-            s = torch.sin(x)
-            if out is None:
-                return x.addcmul_(s, s)
-            return torch.addcmul(x, s, s, out=out)
-        if self.mode == "scaled":
-            u = torch.mul(x, self.alpha) if out is None else torch.mul(x, self.alpha, out=out)
-            s = torch.sin(u)
-            return u.addcmul_(s, s)
-        y = torch.mul(x, self.alpha)
-        y.sin_().pow_(2)
-        if out is None:
-            return torch.addcmul(x, self.inv_alpha, y)
-        return torch.addcmul(x, self.inv_alpha, y, out=out)
-
-
-def _foldable(alpha: Tensor) -> bool:
-    """Alphas whose reciprocal can move into the next layer without loss."""
-    return bool(torch.isfinite(alpha).all()) and float(alpha.abs().min()) >= 1e-3
-
-
-class _Tanh(_Op):
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        return torch.tanh(x)
-
-
-class _Pointwise(_Op):
-    """A 1x1 convolution: a linear map over channels."""
-
-    def __init__(self, conv: nn.Conv1d, rows_hint: int, in_scale: Tensor | None = None) -> None:
-        weight = conv.weight.detach()[:, :, 0]
-        if in_scale is not None:
-            weight = weight * in_scale
-        self.linear = _Linear(weight, conv.bias, rows_hint)
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        return self.linear(x)
-
-
-class _Noise(_Op):
-    """snac's NoiseBlock: x + randn(B, T, 1) * linear(x), noise for new samples only."""
-
-    def __init__(self, linear: _Pointwise) -> None:
-        self.linear = linear
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        if not ctx.noise:
-            return x
-        h = self.linear.forward(x, ctx)
-        noise = torch.randn((x.shape[0], x.shape[1], 1), dtype=x.dtype, device=x.device)
-        return torch.addcmul(x, noise, h)
-
-
-class _StateOp(_Op):
-    """An op with one state tensor per stream, of shape (length, channels)."""
-
-    def __init__(self, index: int, timing: _Timing) -> None:
-        self.index = index
-        self.timing = timing  # of the op's input
-
-
-class _Conv(_StateOp):
-    """A stride-1 convolution with symmetric padding p, run causally with delay p.
-
-    An optional snake in front of it writes straight into its input buffer.
-    """
-
-    def __init__(
-        self,
-        conv: nn.Conv1d,
-        index: int,
-        timing: _Timing,
-        rows_hint: int,
-        in_scale: Tensor | None = None,
-        snake: _Snake | None = None,
-    ) -> None:
-        super().__init__(index, timing)
-        weight = conv.weight.detach()
-        if in_scale is not None:
-            if conv.groups == conv.in_channels:
-                weight = weight * in_scale.view(-1, 1, 1)
-            else:
-                weight = weight * in_scale.view(1, -1, 1)
-        self.snake = snake
-        self.dilation = conv.dilation[0]
-        self.kernel = conv.kernel_size[0]
-        self.bias = None if conv.bias is None else conv.bias.detach().clone()
-        self.depthwise = conv.groups == conv.in_channels == conv.out_channels
-        self.out_channels = conv.out_channels
-        # Depthwise: per-channel taps summed with addcmul (faster than oneDNN's
-        # depthwise kernel at these sizes). Dense: one linear map to every tap's
-        # output (rows ordered tap, channel), then the taps are summed with shifts.
-        self.taps = [weight[:, 0, j].contiguous() for j in range(self.kernel)]
-        self.linear: _Linear | None = None
-        if not self.depthwise:
-            if conv.groups != 1:
-                raise UnsupportedSnacModel(f"grouped Conv1d is not supported: {conv}")
-            w = weight.permute(2, 0, 1).reshape(self.kernel * conv.out_channels, conv.in_channels)
-            self.linear = _Linear(w, None, rows_hint)
-
-    def scale_output(self, scale: Tensor) -> None:
-        """Multiply a depthwise conv's output channels by `scale`."""
-        assert self.depthwise
-        self.taps = [t * scale for t in self.taps]
-        if self.bias is not None:
-            self.bias = self.bias * scale
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        x = _apply_mask(x, ctx.mask(self.timing))
-        batch, n, channels = x.shape
-        d = self.dilation
-        history = ctx.states[self.index]
-        if self.snake is None:
-            buf = torch.cat((history, x), dim=1)
-        else:
-            h = history.shape[1]
-            buf = torch.empty((batch, h + n, channels), dtype=x.dtype, device=x.device)
-            buf[:, :h] = history
-            self.snake.apply(x, out=buf[:, h:])
-        ctx.states[self.index] = buf[:, n:].clone()
-        if self.depthwise:
-            if self.bias is None:
-                y = torch.mul(buf[:, :n], self.taps[0])
-            else:
-                y = torch.addcmul(self.bias, buf[:, :n], self.taps[0])
-            for j in range(1, self.kernel):
-                y.addcmul_(buf[:, j * d : j * d + n], self.taps[j])
-            return y
-        assert self.linear is not None
-        z = self.linear(buf).view(buf.shape[0], buf.shape[1], self.kernel, self.out_channels)
-        if self.bias is None:
-            y = z[:, :n, 0].clone(memory_format=torch.contiguous_format)
-        else:
-            y = torch.add(z[:, :n, 0], self.bias)
-        for j in range(1, self.kernel):
-            y += z[:, j * d : j * d + n, j]
-        return y
-
-
-class _ConvTranspose(_StateOp):
-    """ConvTranspose1d as one linear map over kernel taps plus an overlap-add state."""
-
-    def __init__(
-        self,
-        conv: nn.ConvTranspose1d,
-        index: int,
-        timing: _Timing,
-        rows_hint: int,
-        in_scale: Tensor | None = None,
-    ) -> None:
-        super().__init__(index, timing)
-        stride, kernel = conv.stride[0], conv.kernel_size[0]
-        blocks = math.ceil(kernel / stride)
-        # weight (Cin, Cout, K) -> rows ordered (block j, phase r, Cout), taps zero-padded.
-        w = F.pad(conv.weight.detach(), (0, blocks * stride - kernel))
-        if in_scale is not None:
-            w = w * in_scale.view(-1, 1, 1)
-        w = w.permute(2, 1, 0).reshape(blocks * stride * conv.out_channels, conv.in_channels)
-        self.linear = _Linear(w, None, rows_hint)
-        self.bias = None if conv.bias is None else conv.bias.detach().clone()
-        self.stride = stride
-        self.blocks = blocks
-        self.out_channels = conv.out_channels
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        x = _apply_mask(x, ctx.mask(self.timing))
-        batch, n, _ = x.shape
-        s, m, c = self.stride, self.blocks, self.out_channels
-        # taps[:, i, j]: block j (s samples) of input i, landing on output block i + j.
-        taps = self.linear(x).view(batch, n, m, s, c)
-        state = ctx.states[self.index]
-        if m == 2:  # kernel = 2 * stride, as in SNAC: one block of pending state
-            if self.bias is None:
-                y = taps[:, :, 0].clone(memory_format=torch.contiguous_format)
-            else:
-                y = torch.add(taps[:, :, 0], self.bias)
-            y[:, 0] += state
-            y[:, 1:] += taps[:, : n - 1, 1]
-            ctx.states[self.index] = taps[:, n - 1, 1].clone()
-            return y.view(batch, n * s, c)
-        out = torch.zeros((batch, n + m - 1, s, c), dtype=x.dtype, device=x.device)
-        if m > 1:
-            out[:, : m - 1] = state.view(batch, m - 1, s, c)
-        for j in range(m):
-            out[:, j : j + n] += taps[:, :, j]
-        ctx.states[self.index] = out[:, n:].reshape(batch, (m - 1) * s, c).clone()
-        y = out[:, :n].reshape(batch, n * s, c)
-        return y if self.bias is None else y.add_(self.bias)
-
-
-class _Residual(_StateOp):
-    """x (delayed by the main branch's delay) + main(x)."""
-
-    def __init__(self, main: _Op, index: int, delay: int, timing: _Timing) -> None:
-        super().__init__(index, timing)
-        self.main = main
-        self.delay = delay
-
-    def forward(self, x: Tensor, ctx: _Ctx) -> Tensor:
-        y = self.main.forward(x, ctx)
-        n, d = x.shape[1], self.delay
-        if d == 0:
-            return y.add_(x)
-        history = ctx.states[self.index]
-        if n >= d:  # y += [history | x[:n-d]]; the new history is the tail of x
-            y[:, :d] += history
-            y[:, d:] += x[:, : n - d]
-            ctx.states[self.index] = x[:, n - d :].clone()
-            return y
-        buf = torch.cat((history, x), dim=1)
-        ctx.states[self.index] = buf[:, n:].clone()
-        return y.add_(buf[:, :n])
-
-
-# -- graph building -----------------------------------------------------------------
-
-
-class _Builder:
-    def __init__(self, steps_hint: int) -> None:
-        self.state_shapes: list[tuple[int, int]] = []  # (length, channels)
-        self.steps_hint = steps_hint  # latent steps of a typical call
-
-    def _state(self, length: int, channels: int) -> int:
-        self.state_shapes.append((length, channels))
-        return len(self.state_shapes) - 1
-
-    def _rows(self, timing: _Timing) -> int:
-        return self.steps_hint * timing.rate
-
-    def build(self, module: nn.Module, timing: _Timing) -> tuple[_Op, _Timing]:
-        if isinstance(module, nn.Sequential):
-            return self._sequence(list(module), timing)
-        if isinstance(module, DecoderBlock):
-            return self.build(cast(nn.Module, module.block), timing)
-        if isinstance(module, ResidualUnit):
-            return self._residual(module, timing)
-        if isinstance(module, Snake1d):
-            return _Snake(cast(Tensor, module.alpha)), timing
-        if isinstance(module, nn.Tanh):
-            return _Tanh(), timing
-        if isinstance(module, nn.Identity):
-            return _Sequence([]), timing
-        if isinstance(module, NoiseBlock):
-            linear = cast(nn.Conv1d, module.linear)
-            return _Noise(_Pointwise(linear, self._rows(timing))), timing
-        if isinstance(module, nn.ConvTranspose1d):
-            return self._conv_transpose(module, timing)
-        if isinstance(module, nn.Conv1d):
-            return self._conv(module, timing)
-        if isinstance(module, LocalMHA):
-            raise UnsupportedSnacModel(_ATTENTION_REFUSED)
-        raise UnsupportedSnacModel(f"no streaming rule for layer {type(module).__name__}")
-
-    def _sequence(self, children: list[nn.Module], timing: _Timing) -> tuple[_Op, _Timing]:
-        ops: list[_Op] = []
-        i = 0
-        while i < len(children):
-            child = children[i]
-            nxt = children[i + 1] if i + 1 < len(children) else None
-            if (
-                isinstance(child, Snake1d)
-                and isinstance(nxt, nn.Conv1d | nn.ConvTranspose1d)
-                and _foldable(cast(Tensor, child.alpha))
-            ):
-                # Fold 1/alpha into the next layer (and alpha into a depthwise conv before).
-                alpha = cast(Tensor, child.alpha).detach().reshape(-1)
-                prev = ops[-1] if ops else None
-                if isinstance(prev, _Conv) and prev.depthwise:
-                    prev.scale_output(alpha)
-                    snake = _Snake(alpha, "prescaled")
-                else:
-                    snake = _Snake(alpha, "scaled")
-                if isinstance(nxt, nn.ConvTranspose1d):
-                    ops.append(snake)
-                    op, timing = self._conv_transpose(nxt, timing, 1.0 / alpha)
-                else:
-                    op, timing = self._conv(nxt, timing, 1.0 / alpha, snake)
-                    if isinstance(op, _Pointwise):
-                        ops.append(snake)
-                ops.append(op)
-                i += 2
-                continue
-            op, timing = self.build(child, timing)
-            ops.append(op)
-            i += 1
-        return _Sequence(ops), timing
-
-    def _conv(
-        self,
-        conv: nn.Conv1d,
-        timing: _Timing,
-        in_scale: Tensor | None = None,
-        snake: _Snake | None = None,
-    ) -> tuple[_Op, _Timing]:
-        kernel, stride, dilation = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
-        padding = conv.padding
-        if isinstance(padding, str) or stride != 1 or conv.padding_mode != "zeros":
-            raise UnsupportedSnacModel(f"unsupported Conv1d {conv}")
-        pad = padding[0]
-        if 2 * pad != (kernel - 1) * dilation:
-            raise UnsupportedSnacModel(f"Conv1d without symmetric 'same' padding: {conv}")
-        if kernel == 1:
-            if conv.groups != 1:
-                raise UnsupportedSnacModel(f"grouped 1x1 Conv1d is not supported: {conv}")
-            return _Pointwise(conv, self._rows(timing), in_scale), timing
-        index = self._state((kernel - 1) * dilation, conv.in_channels)
-        op = _Conv(conv, index, timing, self._rows(timing), in_scale, snake)
-        return op, _Timing(timing.rate, timing.const, timing.offset + pad)
-
-    def _conv_transpose(
-        self, conv: nn.ConvTranspose1d, timing: _Timing, in_scale: Tensor | None = None
-    ) -> tuple[_Op, _Timing]:
-        stride, kernel = conv.stride[0], conv.kernel_size[0]
-        pad, out_pad = cast(tuple[int, ...], conv.padding)[0], conv.output_padding[0]
-        if conv.groups != 1 or conv.dilation[0] != 1 or out_pad > pad or kernel < stride:
-            raise UnsupportedSnacModel(f"unsupported ConvTranspose1d {conv}")
-        blocks = math.ceil(kernel / stride)
-        index = self._state((blocks - 1) * stride, conv.out_channels)
-        op = _ConvTranspose(conv, index, timing, self._rows(timing), in_scale)
-        out = _Timing(
-            rate=timing.rate * stride,
-            # L_out = (L_in - 1) * stride - 2 * pad + kernel + output_padding
-            const=timing.const * stride - stride - 2 * pad + kernel + out_pad,
-            offset=timing.offset * stride + pad,
-        )
-        return op, out
-
-    def _residual(self, unit: ResidualUnit, timing: _Timing) -> tuple[_Op, _Timing]:
-        index = self._state(0, 0)  # filled in below, once the main branch is known
-        main, out = self.build(cast(nn.Module, unit.block), timing)
-        if out.rate != timing.rate or out.const != timing.const:
-            raise UnsupportedSnacModel("residual unit whose branch changes the length")
-        delay = out.offset - timing.offset
-        self.state_shapes[index] = (delay, _channels_of(unit))
-        return _Residual(main, index, delay, timing), out
-
-
-_ATTENTION_REFUSED = (
-    "SNAC models with local attention (attn_window_size set) cannot be streamed by "
-    "this decoder; the 24 kHz model (Orpheus) has none"
-)
-
-
-def _channels_of(unit: ResidualUnit) -> int:
-    for module in cast(nn.Module, unit.block).modules():
-        if isinstance(module, nn.Conv1d):
-            return module.in_channels
-    raise UnsupportedSnacModel("residual unit without a convolution")
-
-
-def _code_tables(quantizer: ResidualVectorQuantize) -> Tensor:
-    """(levels, codebook_size, latent_dim): out_proj(embedding) of every code."""
-    tables: list[Tensor] = []
-    for vq in quantizer.quantizers:
-        codebook = cast(nn.Embedding, vq.codebook).weight.detach()
-        out_proj = cast(nn.Conv1d, vq.out_proj)
-        latents = cast(Tensor, out_proj(codebook.t().unsqueeze(0)))  # (1, D, N)
-        tables.append(latents[0].t())
-    return torch.stack(tables).contiguous()
-
-
-# -- public API ------------------------------------------------------------------------
 
 
 @dataclass
@@ -652,7 +116,7 @@ class SnacStreamDecoder:
 
     def __init__(self, model: SNAC, *, noise: bool = True) -> None:
         if cast(int | None, model.attn_window_size) is not None:
-            raise UnsupportedSnacModel(_ATTENTION_REFUSED)
+            raise UnsupportedSnacModel(ATTENTION_REFUSED)
         vq_strides = tuple(cast(list[int], model.vq_strides))  # pyright: ignore[reportUnknownMemberType]
         if vq_strides != VQ_STRIDES:
             raise UnsupportedSnacModel(
@@ -665,10 +129,10 @@ class SnacStreamDecoder:
         self.noise = noise
         self.codebook_size = int(model.codebook_size)
         with torch.inference_mode():
-            self._tables = _code_tables(model.quantizer)
-            builder = _Builder(steps_hint=LATENT_STEPS_PER_FRAME)
+            self._tables = code_tables(model.quantizer)
+            builder = StreamGraphBuilder(steps_hint=LATENT_STEPS_PER_FRAME)
             self._graph, self._out = builder.build(
-                cast(nn.Module, decoder.model), _Timing(rate=1, const=0, offset=0)
+                cast(nn.Module, decoder.model), StreamTiming(rate=1, const=0, offset=0)
             )
         self._state_shapes = builder.state_shapes
         self.samples_per_frame = LATENT_STEPS_PER_FRAME * self._out.rate
@@ -826,7 +290,7 @@ class SnacStreamDecoder:
             tensors = [
                 torch.cat([s.tensors[i] for s in states]) for i in range(len(self._state_shapes))
             ]
-        ctx = _Ctx(tensors, positions, totals, steps, self.noise, masking)
+        ctx = ForwardContext(tensors, positions, totals, steps, self.noise, masking)
         x = self._latents(frames, n_frames, extra)
         y = self._graph.forward(x, ctx)  # (B, steps * rate, 1)
         audio = y[:, :, 0].to(device="cpu", dtype=torch.float32).numpy()

@@ -17,7 +17,7 @@ import torch
 from snac import SNAC
 from snac.layers import NoiseBlock, Snake1d
 
-from orpheus_service import snac_decoder
+from orpheus_service import snac_packed_linear
 from orpheus_service.snac_decoder import SnacStreamDecoder, UnsupportedSnacModel
 from orpheus_service.snac_loading import (
     SnacLoadError,
@@ -269,7 +269,7 @@ def test_plain_linear_path_without_onednn_streams_exactly(
     small_model: SNAC, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The path CUDA (and CPUs without oneDNN) take: F.linear everywhere.
-    monkeypatch.setattr(snac_decoder, "_onednn_pack", lambda *args: None)
+    monkeypatch.setattr(snac_packed_linear, "onednn_pack", lambda *args: None)
     frames = random_frames(5, seed=9)
     got = stitched(stream_chunks(SnacStreamDecoder(small_model, noise=False), frames))
     assert_close_to(full_decode(small_model, frames), got)

@@ -1,0 +1,211 @@
+"""Settings of the `orpheus` backend, the client of the Orpheus service (`ORPHEUS_*`).
+
+Field `fastapi_url` is `ORPHEUS_FASTAPI_URL`, and so on; empty variables count as
+unset. The service (`orpheus_service.settings`) reads the same prefix: the names that
+both read (`ORPHEUS_API_KEY` and the sampling values) mean the same thing on both
+sides, and client-only tuning has names the service does not use.
+
+Secrets (`api_key`, `modal_key`, `modal_secret`) are `SecretStr`: they print as
+`**********` and have no validator that could echo them in an error message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from unmute.base import RetryPolicy
+from unmute.settings import SettingsError, TTSSettings, load_settings
+
+ENV_PREFIX: Final = "ORPHEUS_"
+STREAMING_PATH: Final = "/api/tts_streaming"
+"""unmute's WebSocket path on the Orpheus service."""
+HEALTH_PATH: Final = "/health"
+_WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+_HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def env_var(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class OrpheusClientSettings(BaseSettings):
+    """Where the Orpheus service is, how to authenticate, sample and retry."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        env_ignore_empty=True,
+    )
+
+    fastapi_url: str | None = None
+    """The service (ORPHEUS_FASTAPI_URL): http, https, ws or wss; a base URL such as
+    `https://me--orpheus-tts.modal.run`, or the full `.../api/tts_streaming` URL."""
+    voice: str | None = None
+    """Voice when the caller names none (ORPHEUS_VOICE); unset: the service's default."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Sampling temperature sent to the service (ORPHEUS_TEMPERATURE); unset: its default."""
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Nucleus sampling mass sent to the service (ORPHEUS_TOP_P); unset: its default."""
+    repetition_penalty: float | None = Field(default=None, ge=1.0, le=2.0)
+    """Repetition penalty sent to the service (ORPHEUS_REPETITION_PENALTY); unset: its default."""
+    api_key: SecretStr | None = None
+    """The service's key (ORPHEUS_API_KEY), sent as `Authorization: Bearer` and
+    `kyutai-api-key`; unset sends neither."""
+    modal_key: SecretStr | None = None
+    """Modal proxy-auth token id (ORPHEUS_MODAL_KEY), sent as the `Modal-Key` header."""
+    modal_secret: SecretStr | None = None
+    """Modal proxy-auth token secret (ORPHEUS_MODAL_SECRET), sent as `Modal-Secret`."""
+    startup_budget_s: float | None = Field(default=None, gt=0.0)
+    """Time start_up may take, retries included (ORPHEUS_STARTUP_BUDGET_S); unset:
+    UNMUTE_TTS_STARTUP_TIMEOUT_S. A Modal cold start needs tens of seconds."""
+    retry_initial_backoff_s: float = Field(default=0.1, gt=0.0)
+    """First wait between start-up attempts (ORPHEUS_RETRY_INITIAL_BACKOFF_S); doubles."""
+    retry_max_backoff_s: float = Field(default=2.0, gt=0.0)
+    """Longest wait between start-up attempts (ORPHEUS_RETRY_MAX_BACKOFF_S)."""
+    ws_connect_timeout_s: float = Field(default=10.0, gt=0.0)
+    """One attempt's limit to connect and get Ready (ORPHEUS_WS_CONNECT_TIMEOUT_S);
+    a timed-out attempt is retried while the budget lasts."""
+    prewarm_timeout_s: float = Field(default=120.0, gt=0.0)
+    """How long `prewarm` polls GET /health for (ORPHEUS_PREWARM_TIMEOUT_S)."""
+
+    @field_validator("fastapi_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in _WS_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "must be an http://, https://, ws:// or wss:// URL of the Orpheus service "
+                "such as http://127.0.0.1:8000"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "must not hold credentials; set ORPHEUS_API_KEY or "
+                "ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET instead"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value
+
+    # -- derived values --------------------------------------------------------------
+
+    def _base(self) -> tuple[str, str, str]:
+        """(scheme, netloc, base path without a trailing / or the streaming path)."""
+        if self.fastapi_url is None:
+            raise SettingsError(f"{env_var('fastapi_url')} is not set")
+        parts = urlsplit(self.fastapi_url)
+        path = parts.path.rstrip("/")
+        if path.endswith(STREAMING_PATH):
+            path = path[: -len(STREAMING_PATH)]
+        return parts.scheme.lower(), parts.netloc, path
+
+    @property
+    def websocket_url(self) -> str:
+        """The ws(s)://.../api/tts_streaming URL, without query."""
+        scheme, netloc, path = self._base()
+        return urlunsplit((_WS_SCHEMES[scheme], netloc, path + STREAMING_PATH, "", ""))
+
+    @property
+    def health_url(self) -> str:
+        """The http(s)://.../health URL."""
+        scheme, netloc, path = self._base()
+        return urlunsplit((_HTTP_SCHEMES[scheme], netloc, path + HEALTH_PATH, "", ""))
+
+    def streaming_url(self, voice: str | None) -> str:
+        """The WebSocket URL with unmute's query and the sampling overrides."""
+        query: dict[str, str] = {"format": "PcmMessagePack"}
+        if voice:
+            query["voice"] = voice
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            value: float | None = getattr(self, name)
+            if value is not None:
+                query[name] = repr(value)
+        return f"{self.websocket_url}?{urlencode(query)}"
+
+    def headers(self) -> dict[str, str]:
+        """Request headers with the credentials that are set. Never log these."""
+        headers: dict[str, str] = {}
+        if self.api_key is not None:
+            key = self.api_key.get_secret_value()
+            headers["Authorization"] = f"Bearer {key}"
+            headers["kyutai-api-key"] = key
+        if self.modal_key is not None and self.modal_secret is not None:
+            headers["Modal-Key"] = self.modal_key.get_secret_value()
+            headers["Modal-Secret"] = self.modal_secret.get_secret_value()
+        return headers
+
+    def secrets(self) -> list[str]:
+        """The secret values that are set (for redaction)."""
+        fields = (self.api_key, self.modal_key, self.modal_secret)
+        return [s.get_secret_value() for s in fields if s is not None and s.get_secret_value()]
+
+    def retry_policy(self) -> RetryPolicy:
+        """The start-up retry policy (budget from UNMUTE_TTS_STARTUP_TIMEOUT_S if unset)."""
+        budget = self.startup_budget_s
+        if budget is None:
+            budget = load_settings(TTSSettings).tts_startup_timeout_s
+        return RetryPolicy(
+            budget_s=budget,
+            initial_backoff_s=self.retry_initial_backoff_s,
+            max_backoff_s=max(self.retry_max_backoff_s, self.retry_initial_backoff_s),
+        )
+
+    def check(self) -> None:
+        """Raise SettingsError when the service cannot be used with these settings."""
+        if self.fastapi_url is None:
+            raise SettingsError(f"{env_var('fastapi_url')} is not set")
+        if (self.modal_key is None) != (self.modal_secret is None):
+            given, missing = (
+                ("modal_key", "modal_secret") if self.modal_key else ("modal_secret", "modal_key")
+            )
+            raise SettingsError(
+                f"{env_var(given)} is set but {env_var(missing)} is not: Modal proxy auth "
+                "needs both"
+            )
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _masked_url(value: object) -> str:
+    """A URL as it may appear in a message: any password in it replaced by `***`."""
+    text = str(value)
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_client_settings(**overrides: Any) -> OrpheusClientSettings:
+    """Read the settings from the environment; SettingsError names a bad variable.
+
+    Like `unmute.settings.load_settings`, but the value quoted in the message never
+    shows a secret (a password inside the URL is masked).
+    """
+    try:
+        return OrpheusClientSettings(**overrides)
+    except ValidationError as exc:
+        problems: list[str] = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            variable = env_var(field) if field else ENV_PREFIX.rstrip("_")
+            if field in ("api_key", "modal_key", "modal_secret"):
+                shown = "a hidden value"
+            else:
+                shown = repr(_masked_url(error.get("input")))
+            problems.append(f"{variable}: {error['msg']} (got {shown})")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None

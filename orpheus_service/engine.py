@@ -1,0 +1,573 @@
+"""OrpheusEngine: a text stream in, audio chunks and word timings out.
+
+Pipeline of one synthesis (`OrpheusEngine.synthesize`):
+
+    text deltas -> TextSegmenter -> one llama request per segment (TokenSource)
+      -> OrpheusTokenParser -> frames -> FrameDecoder (fresh per segment, flushed)
+      -> AudioChunk / WordTiming / SegmentDone events, in segment order
+
+- Segments: see `TextSegmenter`. A finished-looking sentence is sent after
+  `idle_flush_s` without new text, rather than waiting for the next sentence.
+- Pipelining: one background task reads the text and runs the llama requests,
+  one segment after another. The next segment's request starts as soon as the
+  previous one's tokens are all in, while that segment is still being decoded
+  and consumed; at most `lookahead_segments` segments are generated ahead of the
+  one being consumed. Frames are decoded as they arrive, in batches of whatever
+  has arrived since the last decode call (at most `max_decode_frames`).
+- Decoding goes through a `FrameDecoder` (async), so the caller chooses where
+  it runs: `ThreadedFrameDecoder` runs a synchronous decoder in a worker thread
+  (the event loop never runs torch); a batching scheduler can be plugged in
+  instead.
+- Word timings are estimates: each segment's words get time in proportion to
+  their length, at a speaking rate learnt from the segments before (15 chars/s
+  at first). A word is emitted once the audio produced so far reaches its
+  estimated end, always before the audio chunk that covers it; the last word of
+  a segment waits for the segment's end, where the words still pending share the
+  time left to the end of the segment's real audio. So timings are monotonic,
+  do not overlap and never pass the end of the audio emitted with or after them.
+- Cancellation: `aclose()` on the synthesis (or cancelling the task iterating it)
+  cancels the background task, which closes the llama token stream (its HTTP
+  response), and drops the decoder; no task is left running. A decode call
+  already running in a worker thread finishes there and its result is dropped.
+- Errors: exceptions of the token source (llama-server) propagate unchanged,
+  with a note naming the segment; a segment that yields no valid frame raises
+  `NoAudioError`. An empty text yields no events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from orpheus_service.prompt import PromptPart, build_prompt, check_voice
+from orpheus_service.segmenter import TextSegmenter
+from orpheus_service.tokens import Frame, OrpheusTokenParser, TokenStats
+
+if TYPE_CHECKING:
+    from orpheus_service.settings import OrpheusSettings
+
+SAMPLE_RATE = 24000
+SAMPLES_PER_FRAME = 2048
+Pcm = npt.NDArray[np.float32]
+
+
+# -- pluggable parts ---------------------------------------------------------
+
+
+class TokenSource(Protocol):
+    """Starts one generation: a prompt in, generated token ids out (streamed).
+
+    Sampling settings are bound by whoever builds the source. The returned
+    iterator should be an async generator (or have `aclose()`): the engine
+    closes it when the segment ends or the synthesis is cancelled.
+    """
+
+    def __call__(self, prompt: list[PromptPart], /) -> AsyncIterator[int]: ...
+
+
+class FrameDecoder(Protocol):
+    """One segment's decoder stream; frames in, PCM (float32, 24 kHz) out."""
+
+    async def decode(self, frames: Sequence[Frame]) -> Pcm | None:
+        """Push frames in order; return the audio that became final, if any."""
+        ...
+
+    async def flush(self) -> Pcm | None:
+        """End of the segment: return the remaining audio."""
+        ...
+
+
+DecoderFactory = Callable[[], FrameDecoder]
+"""Makes a fresh FrameDecoder for each segment."""
+
+
+class SyncStreamDecoder(Protocol):
+    """A synchronous streaming decoder such as `SnacStreamDecoder`."""
+
+    def push(self, frame: Frame) -> npt.NDArray[np.float32] | None: ...
+
+    def flush(self) -> npt.NDArray[np.float32] | None: ...
+
+
+class ThreadedFrameDecoder:
+    """Runs a synchronous streaming decoder in a worker thread, one call at a time.
+
+    A batch goes to the decoder's `push_many(frames)` when it has one (one
+    forward call, as `SnacStream` offers), else to `push` frame by frame.
+    """
+
+    def __init__(self, decoder: SyncStreamDecoder) -> None:
+        self._decoder = decoder
+        push_many: Callable[[Sequence[Frame]], Pcm | None] | None = getattr(
+            decoder, "push_many", None
+        )
+        self._push_many = push_many
+
+    def _push_all(self, frames: Sequence[Frame]) -> Pcm | None:
+        if self._push_many is not None:
+            pcm = self._push_many(frames)
+            return None if pcm is None or not pcm.size else _as_pcm(pcm)
+        chunks: list[Pcm] = []
+        for frame in frames:
+            pcm = self._decoder.push(frame)
+            if pcm is not None and pcm.size:
+                chunks.append(_as_pcm(pcm))
+        if not chunks:
+            return None
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    async def decode(self, frames: Sequence[Frame]) -> Pcm | None:
+        """Push `frames` in a worker thread."""
+        if not frames:
+            return None
+        return await asyncio.to_thread(self._push_all, list(frames))
+
+    async def flush(self) -> Pcm | None:
+        """Flush in a worker thread."""
+        pcm = await asyncio.to_thread(self._decoder.flush)
+        return None if pcm is None or not pcm.size else _as_pcm(pcm)
+
+
+def threaded_decoder_factory(make: Callable[[], SyncStreamDecoder]) -> DecoderFactory:
+    """A DecoderFactory wrapping each new synchronous decoder in ThreadedFrameDecoder."""
+
+    def factory() -> FrameDecoder:
+        return ThreadedFrameDecoder(make())
+
+    return factory
+
+
+# -- events and counters -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Float32 mono PCM at 24 kHz; `start_s` is its position in the whole output."""
+
+    pcm: Pcm
+    start_s: float
+    segment: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the chunk in seconds."""
+        return self.pcm.shape[0] / SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """A spoken word and its estimated time in the output audio."""
+
+    word: str
+    start_s: float
+    stop_s: float
+    segment: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDone:
+    """A segment was fully spoken; its counters."""
+
+    segment: int
+    text: str
+    start_s: float
+    duration_s: float
+    tokens: TokenStats
+    truncated: bool
+    """The llama request hit max_tokens before end_of_speech: speech may be cut."""
+
+
+EngineEvent = AudioChunk | WordTiming | SegmentDone
+
+
+@dataclass
+class EngineStats:
+    """Counters of one synthesis, updated as it runs."""
+
+    segments: int = 0
+    """Segments fully spoken."""
+    tokens: TokenStats = field(default_factory=TokenStats)
+    """Token counters summed over the segments (frames, dropped frames...)."""
+    truncated_segments: int = 0
+    """Segments whose llama request ended at max_tokens without end_of_speech."""
+    audio_s: float = 0.0
+    """Seconds of audio emitted."""
+    time_to_first_audio_s: float | None = None
+    """From the start of iteration to the first audio chunk."""
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames dropped for out-of-range codes."""
+        return self.tokens.dropped_frames
+
+
+class OrpheusEngineError(RuntimeError):
+    """Base of the engine's own errors."""
+
+
+class NoAudioError(OrpheusEngineError):
+    """A segment's generation produced no valid audio frame."""
+
+
+# -- word timing ------------------------------------------------------------------
+
+_TAG = re.compile(r"^<[a-z]+>$")
+_DEFAULT_SECONDS_PER_UNIT = 1.0 / 15.0
+
+
+def _word_weight(word: str) -> float:
+    if _TAG.match(word):
+        return 8.0
+    return float(len(word) + 1)
+
+
+class _WordClock:
+    """Estimated word timings inside one segment (times relative to the segment)."""
+
+    def __init__(self, text: str, seconds_per_unit: float) -> None:
+        self.words = text.split()
+        self.weights = [_word_weight(word) for word in self.words]
+        self.total_weight = sum(self.weights)
+        self.rate = seconds_per_unit
+        self.next = 0
+        self.cursor_s = 0.0
+
+    def advance(self, produced_s: float) -> list[tuple[str, float, float]]:
+        """Words (all but the last) whose estimated end is inside `produced_s`."""
+        out: list[tuple[str, float, float]] = []
+        while self.next < len(self.words) - 1:
+            stop = self.cursor_s + self.weights[self.next] * self.rate
+            if stop > produced_s:
+                break
+            out.append((self.words[self.next], self.cursor_s, stop))
+            self.cursor_s = stop
+            self.next += 1
+        return out
+
+    def finish(self, duration_s: float) -> list[tuple[str, float, float]]:
+        """The remaining words, sharing the time from the last one to `duration_s`."""
+        rest = self.weights[self.next :]
+        span = max(duration_s - self.cursor_s, 0.0)
+        scale = span / sum(rest) if rest else 0.0
+        out: list[tuple[str, float, float]] = []
+        for index in range(self.next, len(self.words)):
+            stop = min(self.cursor_s + self.weights[index] * scale, duration_s)
+            if index == len(self.words) - 1:
+                stop = max(duration_s, self.cursor_s)
+            out.append((self.words[index], self.cursor_s, stop))
+            self.cursor_s = stop
+        self.next = len(self.words)
+        return out
+
+
+# -- the engine ---------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _SegmentJob:
+    index: int
+    text: str
+    frames: asyncio.Queue[Frame | _SegmentEnd | _Failure] = field(
+        default_factory=lambda: asyncio.Queue[Frame | _SegmentEnd | _Failure]()
+    )
+
+
+@dataclass(frozen=True)
+class _SegmentEnd:
+    stats: TokenStats
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+class _InputDone:
+    pass
+
+
+class OrpheusEngine:
+    """Speaks text streams with Orpheus; safe to share between concurrent syntheses."""
+
+    def __init__(
+        self,
+        token_source: TokenSource,
+        decoder_factory: DecoderFactory,
+        *,
+        default_voice: str = "tara",
+        segment_max_chars: int = 150,
+        first_segment_max_words: int = 8,
+        lookahead_segments: int = 1,
+        max_tokens: int | None = None,
+        max_decode_frames: int = 16,
+        idle_flush_s: float | None = 0.2,
+    ) -> None:
+        if lookahead_segments < 0:
+            raise ValueError("lookahead_segments must be >= 0")
+        if max_decode_frames < 1:
+            raise ValueError("max_decode_frames must be >= 1")
+        self.token_source = token_source
+        self.decoder_factory = decoder_factory
+        self.default_voice = check_voice(default_voice)
+        self.segment_max_chars = segment_max_chars
+        self.first_segment_max_words = first_segment_max_words
+        self.lookahead_segments = lookahead_segments
+        self.max_tokens = max_tokens
+        self.max_decode_frames = max_decode_frames
+        self.idle_flush_s = idle_flush_s
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: OrpheusSettings,
+        token_source: TokenSource,
+        decoder_factory: DecoderFactory,
+    ) -> OrpheusEngine:
+        """An engine configured by OrpheusSettings."""
+        return cls(
+            token_source,
+            decoder_factory,
+            default_voice=settings.default_voice,
+            segment_max_chars=settings.segment_max_chars,
+            first_segment_max_words=settings.first_segment_max_words,
+            lookahead_segments=settings.lookahead_segments,
+            max_tokens=settings.max_tokens,
+            idle_flush_s=settings.idle_flush_s or None,
+        )
+
+    def synthesize(self, text: str | AsyncIterable[str], *, voice: str | None = None) -> Synthesis:
+        """Start speaking `text` (a whole string or a stream of deltas).
+
+        Raises UnknownVoiceError at once for an unknown voice. Iterate the
+        result for events; close it (or use `async with`) to cancel.
+        """
+        chosen = check_voice(voice) if voice is not None else self.default_voice
+        if isinstance(text, str):
+            # Whole text: the first sentence is known, a short first cut only hurts prosody.
+            segmenter = TextSegmenter(max_chars=self.segment_max_chars)
+            return Synthesis(self, _one(text), chosen, segmenter)
+        segmenter = TextSegmenter(
+            max_chars=self.segment_max_chars,
+            first_segment_max_words=self.first_segment_max_words,
+        )
+        return Synthesis(self, text, chosen, segmenter)
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+class Synthesis:
+    """One running synthesis: an async iterator of EngineEvent with `stats`."""
+
+    def __init__(
+        self,
+        engine: OrpheusEngine,
+        text: AsyncIterable[str],
+        voice: str,
+        segmenter: TextSegmenter,
+    ) -> None:
+        self.engine = engine
+        self.voice = voice
+        self.stats = EngineStats()
+        self._text = text
+        self._segmenter = segmenter
+        self._events = self._run()
+        self._seconds_per_unit = _DEFAULT_SECONDS_PER_UNIT
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> EngineEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: cancel the llama request and decoding; idempotent."""
+        await self._events.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- producer: text -> segments -> tokens -> frames -----------------------------
+
+    async def _produce(
+        self,
+        jobs: asyncio.Queue[_SegmentJob | _InputDone | _Failure],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        index = 0
+        try:
+            segments = self._segmenter.segments(self._text, idle_flush_s=self.engine.idle_flush_s)
+            async with contextlib.aclosing(segments):
+                async for text in segments:
+                    await slots.acquire()
+                    job = _SegmentJob(index, text)
+                    index += 1
+                    jobs.put_nowait(job)
+                    if not await self._generate(job):
+                        return  # the failure is in the job's queue
+        except Exception as exc:  # the text stream failed
+            jobs.put_nowait(_Failure(exc))
+            return
+        jobs.put_nowait(_InputDone())
+
+    async def _generate(self, job: _SegmentJob) -> bool:
+        """Run one llama request, queueing its frames; False if it failed."""
+        parser = OrpheusTokenParser()
+        prompt = build_prompt(job.text, self.voice)
+        stream = self.engine.token_source(prompt)
+        try:
+            async for token_id in stream:
+                frame = parser.feed_one(token_id)
+                if frame is not None:
+                    job.frames.put_nowait(frame)
+                if parser.ended:
+                    break
+        except Exception as exc:
+            exc.add_note(f"while generating Orpheus segment {job.index}: {job.text[:80]!r}")
+            job.frames.put_nowait(_Failure(exc))
+            return False
+        finally:
+            await _close(stream)
+        stats = parser.finish()
+        limit = self.engine.max_tokens
+        truncated = not stats.ended and limit is not None and stats.tokens >= limit
+        job.frames.put_nowait(_SegmentEnd(stats, truncated))
+        return True
+
+    # -- consumer: frames -> audio and words ------------------------------------------
+
+    async def _run(self) -> AsyncGenerator[EngineEvent]:
+        started = time.perf_counter()
+        jobs: asyncio.Queue[_SegmentJob | _InputDone | _Failure] = asyncio.Queue()
+        slots = asyncio.Semaphore(self.engine.lookahead_segments + 1)
+        producer = asyncio.create_task(self._produce(jobs, slots), name="orpheus-producer")
+        try:
+            while True:
+                job = await jobs.get()
+                if isinstance(job, _InputDone):
+                    break
+                if isinstance(job, _Failure):
+                    raise job.error
+                async with contextlib.aclosing(self._speak(job, started)) as events:
+                    async for event in events:
+                        yield event
+                slots.release()
+        finally:
+            producer.cancel()
+            await asyncio.wait([producer])
+            if not producer.cancelled():
+                producer.exception()  # retrieved: _produce reports failures in the queues
+
+    async def _speak(self, job: _SegmentJob, started: float) -> AsyncGenerator[EngineEvent]:
+        stats = self.stats
+        offset = stats.audio_s
+        decoder = self.engine.decoder_factory()
+        clock = _WordClock(job.text, self._seconds_per_unit)
+        produced = 0  # samples of this segment
+        end: _SegmentEnd | None = None
+        while end is None:
+            batch: list[Frame] = []
+            item = await job.frames.get()
+            while True:
+                if isinstance(item, _Failure):
+                    raise item.error
+                if isinstance(item, _SegmentEnd):
+                    end = item
+                    break
+                batch.append(item)
+                if job.frames.empty() or len(batch) >= self.engine.max_decode_frames:
+                    break
+                item = job.frames.get_nowait()
+            pcm = await decoder.decode(batch) if batch else None
+            if pcm is not None and pcm.size:
+                for event in self._audio(job, clock, pcm, offset, produced, started):
+                    yield event
+                produced += pcm.shape[0]
+        tail = await decoder.flush()
+        if end.stats.frames == 0:
+            raise NoAudioError(_no_audio_message(job, end.stats))
+        tail_samples = 0 if tail is None else tail.shape[0]
+        duration = (produced + tail_samples) / SAMPLE_RATE
+        for word, start, stop in clock.finish(duration):
+            yield WordTiming(word, offset + start, offset + stop, job.index)
+        if tail is not None and tail.size:
+            yield self._chunk(job, tail, offset, produced, started)
+        if clock.total_weight > 0 and duration > 0:
+            measured = duration / clock.total_weight
+            self._seconds_per_unit = 0.5 * self._seconds_per_unit + 0.5 * measured
+        stats.segments += 1
+        stats.tokens.add(end.stats)
+        stats.truncated_segments += int(end.truncated)
+        yield SegmentDone(job.index, job.text, offset, duration, end.stats, end.truncated)
+
+    def _audio(
+        self,
+        job: _SegmentJob,
+        clock: _WordClock,
+        pcm: Pcm,
+        offset: float,
+        produced: int,
+        started: float,
+    ) -> list[EngineEvent]:
+        covered = (produced + pcm.shape[0]) / SAMPLE_RATE
+        events: list[EngineEvent] = [
+            WordTiming(word, offset + start, offset + stop, job.index)
+            for word, start, stop in clock.advance(covered)
+        ]
+        events.append(self._chunk(job, pcm, offset, produced, started))
+        return events
+
+    def _chunk(
+        self, job: _SegmentJob, pcm: Pcm, offset: float, produced: int, started: float
+    ) -> AudioChunk:
+        stats = self.stats
+        if stats.time_to_first_audio_s is None:
+            stats.time_to_first_audio_s = time.perf_counter() - started
+        stats.audio_s += pcm.shape[0] / SAMPLE_RATE
+        return AudioChunk(pcm, offset + produced / SAMPLE_RATE, job.index)
+
+
+def _no_audio_message(job: _SegmentJob, stats: TokenStats) -> str:
+    where = f"segment {job.index} ({job.text[:60]!r})"
+    if stats.audio_tokens == 0:
+        return (
+            f"the model produced no audio tokens for {where}: {stats.tokens} tokens, all "
+            "non-audio. Is llama-server running an Orpheus fine-tune, with this prompt format?"
+        )
+    return (
+        f"the model produced no valid audio frame for {where}: {stats.audio_tokens} audio "
+        f"tokens, {stats.dropped_frames} frames dropped for out-of-range codes, "
+        f"{stats.partial_frames} partial frames"
+    )
+
+
+def _as_pcm(pcm: npt.NDArray[np.float32]) -> Pcm:
+    return np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
+
+
+async def _close(stream: AsyncIterator[int]) -> None:
+    aclose: Callable[[], object] | None = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    result = aclose()
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        await result

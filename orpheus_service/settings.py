@@ -1,0 +1,167 @@
+"""Settings of the Orpheus TTS service (`ORPHEUS_*` environment variables, `.env`).
+
+Every field maps to one environment variable: field `llama_endpoint` is
+`ORPHEUS_LLAMA_ENDPOINT`, and so on. Invalid values raise an error whose
+message names the variable. Use `OrpheusSettings.load()` to get a
+`SettingsError` (a ValueError) with a one-line message instead of pydantic's
+`ValidationError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orpheus_service.prompt import ALL_VOICES, check_voice
+
+ENV_PREFIX = "ORPHEUS_"
+SUPPORTED_SAMPLE_RATE = 24000
+
+
+def env_var(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class OrpheusSettings(BaseSettings):
+    """Settings of the Orpheus service; see each field's docstring for its variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # llama-server (text -> Orpheus audio tokens)
+    llama_endpoint: str = "http://127.0.0.1:8080"
+    """Base URL of llama-server (ORPHEUS_LLAMA_ENDPOINT), no path; a trailing / is dropped."""
+    model_name: str = "Orpheus-3b-FT-Q8_0.gguf"
+    """GGUF file llama-server loads (ORPHEUS_MODEL_NAME)."""
+    max_tokens: int = Field(default=1200, ge=7)
+    """Token budget per segment (ORPHEUS_MAX_TOKENS); ~82 tokens make 1 s of audio."""
+    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    """Sampling temperature (ORPHEUS_TEMPERATURE)."""
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Nucleus sampling mass (ORPHEUS_TOP_P)."""
+    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    """Repetition penalty (ORPHEUS_REPETITION_PENALTY); >= 1.1 keeps Orpheus stable."""
+    connect_timeout_s: float = Field(default=5.0, gt=0.0)
+    """Seconds to open a connection to llama-server (ORPHEUS_CONNECT_TIMEOUT_S)."""
+    read_timeout_s: float = Field(default=30.0, gt=0.0)
+    """Longest wait for the next streamed chunk from llama-server (ORPHEUS_READ_TIMEOUT_S)."""
+
+    # SNAC (audio codes -> PCM)
+    sample_rate: int = SUPPORTED_SAMPLE_RATE
+    """Output sample rate in Hz (ORPHEUS_SAMPLE_RATE); only 24000 is supported."""
+    snac_model: str = "hubertsiuzdak/snac_24khz"
+    """SNAC weights: a local folder or a Hugging Face hub id (ORPHEUS_SNAC_MODEL)."""
+    snac_device: str | None = None
+    """Torch device for SNAC, e.g. `cpu` or `cuda` (ORPHEUS_SNAC_DEVICE); unset picks one."""
+
+    # Voices and segmentation
+    default_voice: str = "tara"
+    """Voice used when a request names none (ORPHEUS_DEFAULT_VOICE)."""
+    segment_max_chars: int = Field(default=150, ge=20)
+    """Longest text segment sent in one llama request (ORPHEUS_SEGMENT_MAX_CHARS).
+
+    Segments end at sentence ends; a longer sentence is split at a word boundary
+    so that its audio stays well inside `max_tokens` (150 chars is ~10 s).
+    """
+    first_segment_max_words: int = Field(default=8, ge=0)
+    """Words after which the first segment may end early (ORPHEUS_FIRST_SEGMENT_MAX_WORDS).
+
+    Cuts the time to first audio when text arrives word by word; 0 disables it.
+    """
+    idle_flush_s: float = Field(default=0.2, ge=0.0)
+    """Quiet time after a sentence end before it is spoken (ORPHEUS_IDLE_FLUSH_S).
+
+    Streamed text: a sentence normally ends a segment once the next one starts;
+    when no text comes for this long, it is sent anyway. 0 waits for more text.
+    """
+    lookahead_segments: int = Field(default=1, ge=0)
+    """Segments generated ahead of the one being decoded (ORPHEUS_LOOKAHEAD_SEGMENTS)."""
+
+    # Service limits
+    max_input_chars: int = Field(default=100_000, ge=1)
+    """Longest text accepted in one HTTP request body (ORPHEUS_MAX_INPUT_CHARS).
+
+    A guard against abuse for one-shot requests; streaming text has no cap.
+    """
+    api_key: SecretStr | None = None
+    """Key clients must send (ORPHEUS_API_KEY); unset disables the check."""
+    max_sessions: int = Field(default=32, ge=1)
+    """Concurrent synthesis sessions before new ones are refused (ORPHEUS_MAX_SESSIONS)."""
+
+    @field_validator("llama_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{env_var('llama_endpoint')} must be an http(s) base URL such as "
+                f"http://127.0.0.1:8080, got {value!r}"
+            )
+        if parts.path or parts.query or parts.fragment:
+            raise ValueError(
+                f"{env_var('llama_endpoint')} must be a base URL without a path, got {value!r}"
+            )
+        return value
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _check_sample_rate(cls, value: int) -> int:
+        if value != SUPPORTED_SAMPLE_RATE:
+            raise ValueError(
+                f"{env_var('sample_rate')} must be {SUPPORTED_SAMPLE_RATE} "
+                f"(SNAC 24 kHz is the only decoder), got {value}"
+            )
+        return value
+
+    @field_validator("default_voice")
+    @classmethod
+    def _check_voice(cls, value: str) -> str:
+        try:
+            return check_voice(value)
+        except ValueError as exc:
+            raise ValueError(f"{env_var('default_voice')}: {exc}") from None
+
+    @field_validator("model_name", "snac_model")
+    @classmethod
+    def _check_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("snac_device")
+    @classmethod
+    def _check_device(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> Self:
+        # Speech runs ~15 chars/s and ~82 tokens/s, ~5.5 tokens per char; a segment
+        # bound past the token budget would cut speech off. Allow 7 tokens per char.
+        chars_budget = self.max_tokens // 7
+        if self.segment_max_chars > chars_budget:
+            raise ValueError(
+                f"{env_var('segment_max_chars')}={self.segment_max_chars} is too long for "
+                f"{env_var('max_tokens')}={self.max_tokens}: keep it at most "
+                f"max_tokens / 7 = {chars_budget} so a segment's speech fits its token budget"
+            )
+        return self
+
+    @classmethod
+    def load(cls, **overrides: Any) -> OrpheusSettings:
+        """Read the settings, raising `unmute.settings.SettingsError` naming the variable."""
+        from unmute.settings import load_settings
+
+        return load_settings(cls, **overrides)
+
+    @property
+    def voices(self) -> tuple[str, ...]:
+        """Every voice name the prompt builder accepts."""
+        return ALL_VOICES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import types
 from pathlib import Path
 
@@ -30,3 +31,15 @@ async def test_contributing_backend_example_speaks() -> None:
     messages = [m async for m in tts]
     assert [m.text for m in messages if isinstance(m, TTSTextMessage)] == ["hello", "there"]
     assert sum(len(m.pcm) for m in messages if isinstance(m, TTSAudioMessage)) == 2 * 4800
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import config_table  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    readme = (ROOT / "README.md").read_text()
+    assert config_table.render_readme(readme) == readme, (
+        "README.md's configuration table is stale: run python scripts/config_table.py --write"
+    )

@@ -1,0 +1,105 @@
+"""Print (or write into README.md) the configuration table of every settings class.
+
+Usage: python scripts/config_table.py [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import importlib
+import inspect
+import itertools
+import sys
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+SECTIONS: list[tuple[str, str]] = [
+    ("Library (the Orchestrator and CLI)", "unmute.settings:TTSSettings"),
+    ("`fixture` backend", "backends.fixture.replay:FixtureSettings"),
+    ("`orpheus` backend", "backends.orpheus.settings:OrpheusClientSettings"),
+    ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),
+    ("Modal deployment (`unmute-tts deploy`)", "modal_services.config:ModalDeployConfig"),
+]
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring written under it in the class body."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def variable(cls: type[BaseSettings], name: str) -> str:
+    field = cls.model_fields[name]
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{name}".upper()
+
+
+def default(cls: type[BaseSettings], name: str) -> str:
+    field = cls.model_fields[name]
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, Path):
+        with contextlib.suppress(ValueError):
+            value = value.relative_to(ROOT)
+    return f"`{value}`"
+
+
+def table() -> str:
+    lines: list[str] = []
+    for title, target in SECTIONS:
+        module, _, name = target.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        docs = attribute_docs(cls)
+        lines += [f"**{title}**", "", "| variable | default | meaning |", "|---|---|---|"]
+        for field in cls.model_fields:
+            env = variable(cls, field)
+            meaning = docs.get(field, "").replace(f" ({env})", "").replace(f"({env}, ", "(")
+            meaning = meaning.replace("|", "\\|")
+            lines.append(f"| `{env}` | {default(cls, field)} | {meaning} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_readme(readme: str) -> str:
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{table()}{END}{tail}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="update README.md in place")
+    args = parser.parse_args()
+    if args.write:
+        path = ROOT / "README.md"
+        path.write_text(render_readme(path.read_text()))
+    else:
+        sys.stdout.write(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -38,29 +38,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
-import numpy as np
-import numpy.typing as npt
-
+from orpheus_service.engine_events import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    AudioChunk,
+    EngineEvent,
+    EngineStats,
+    NoAudioError,
+    OrpheusEngineError,
+    Pcm,
+    SegmentDone,
+    WordTiming,
+)
+from orpheus_service.frame_decoder import (
+    DecoderFactory,
+    FrameDecoder,
+    SyncStreamDecoder,
+    ThreadedFrameDecoder,
+    threaded_decoder_factory,
+)
 from orpheus_service.prompt import PromptPart, build_prompt, check_voice
 from orpheus_service.segmenter import TextSegmenter
 from orpheus_service.tokens import Frame, OrpheusTokenParser, TokenStats
+from orpheus_service.word_timing import DEFAULT_SECONDS_PER_UNIT, WordClock
 
 if TYPE_CHECKING:
     from orpheus_service.settings import OrpheusSettings
 
-SAMPLE_RATE = 24000
-SAMPLES_PER_FRAME = 2048
-Pcm = npt.NDArray[np.float32]
-
-
-# -- pluggable parts ---------------------------------------------------------
+__all__ = [
+    "SAMPLES_PER_FRAME",
+    "SAMPLE_RATE",
+    "AudioChunk",
+    "DecoderFactory",
+    "EngineEvent",
+    "EngineStats",
+    "FrameDecoder",
+    "NoAudioError",
+    "OrpheusEngine",
+    "OrpheusEngineError",
+    "Pcm",
+    "SegmentDone",
+    "SyncStreamDecoder",
+    "Synthesis",
+    "ThreadedFrameDecoder",
+    "TokenSource",
+    "WordTiming",
+    "threaded_decoder_factory",
+]
 
 
 class TokenSource(Protocol):
@@ -72,204 +102,6 @@ class TokenSource(Protocol):
     """
 
     def __call__(self, prompt: list[PromptPart], /) -> AsyncIterator[int]: ...
-
-
-class FrameDecoder(Protocol):
-    """One segment's decoder stream; frames in, PCM (float32, 24 kHz) out."""
-
-    async def decode(self, frames: Sequence[Frame]) -> Pcm | None:
-        """Push frames in order; return the audio that became final, if any."""
-        ...
-
-    async def flush(self) -> Pcm | None:
-        """End of the segment: return the remaining audio."""
-        ...
-
-
-DecoderFactory = Callable[[], FrameDecoder]
-"""Makes a fresh FrameDecoder for each segment."""
-
-
-class SyncStreamDecoder(Protocol):
-    """A synchronous streaming decoder such as `SnacStreamDecoder`."""
-
-    def push(self, frame: Frame) -> npt.NDArray[np.float32] | None: ...
-
-    def flush(self) -> npt.NDArray[np.float32] | None: ...
-
-
-class ThreadedFrameDecoder:
-    """Runs a synchronous streaming decoder in a worker thread, one call at a time.
-
-    A batch goes to the decoder's `push_many(frames)` when it has one (one
-    forward call, as `SnacStream` offers), else to `push` frame by frame.
-    """
-
-    def __init__(self, decoder: SyncStreamDecoder) -> None:
-        self._decoder = decoder
-        push_many: Callable[[Sequence[Frame]], Pcm | None] | None = getattr(
-            decoder, "push_many", None
-        )
-        self._push_many = push_many
-
-    def _push_all(self, frames: Sequence[Frame]) -> Pcm | None:
-        if self._push_many is not None:
-            pcm = self._push_many(frames)
-            return None if pcm is None or not pcm.size else _as_pcm(pcm)
-        chunks: list[Pcm] = []
-        for frame in frames:
-            pcm = self._decoder.push(frame)
-            if pcm is not None and pcm.size:
-                chunks.append(_as_pcm(pcm))
-        if not chunks:
-            return None
-        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-
-    async def decode(self, frames: Sequence[Frame]) -> Pcm | None:
-        """Push `frames` in a worker thread."""
-        if not frames:
-            return None
-        return await asyncio.to_thread(self._push_all, list(frames))
-
-    async def flush(self) -> Pcm | None:
-        """Flush in a worker thread."""
-        pcm = await asyncio.to_thread(self._decoder.flush)
-        return None if pcm is None or not pcm.size else _as_pcm(pcm)
-
-
-def threaded_decoder_factory(make: Callable[[], SyncStreamDecoder]) -> DecoderFactory:
-    """A DecoderFactory wrapping each new synchronous decoder in ThreadedFrameDecoder."""
-
-    def factory() -> FrameDecoder:
-        return ThreadedFrameDecoder(make())
-
-    return factory
-
-
-# -- events and counters -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AudioChunk:
-    """Float32 mono PCM at 24 kHz; `start_s` is its position in the whole output."""
-
-    pcm: Pcm
-    start_s: float
-    segment: int
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the chunk in seconds."""
-        return self.pcm.shape[0] / SAMPLE_RATE
-
-
-@dataclass(frozen=True, slots=True)
-class WordTiming:
-    """A spoken word and its estimated time in the output audio."""
-
-    word: str
-    start_s: float
-    stop_s: float
-    segment: int
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentDone:
-    """A segment was fully spoken; its counters."""
-
-    segment: int
-    text: str
-    start_s: float
-    duration_s: float
-    tokens: TokenStats
-    truncated: bool
-    """The llama request hit max_tokens before end_of_speech: speech may be cut."""
-
-
-EngineEvent = AudioChunk | WordTiming | SegmentDone
-
-
-@dataclass
-class EngineStats:
-    """Counters of one synthesis, updated as it runs."""
-
-    segments: int = 0
-    """Segments fully spoken."""
-    tokens: TokenStats = field(default_factory=TokenStats)
-    """Token counters summed over the segments (frames, dropped frames...)."""
-    truncated_segments: int = 0
-    """Segments whose llama request ended at max_tokens without end_of_speech."""
-    audio_s: float = 0.0
-    """Seconds of audio emitted."""
-    time_to_first_audio_s: float | None = None
-    """From the start of iteration to the first audio chunk."""
-
-    @property
-    def dropped_frames(self) -> int:
-        """Frames dropped for out-of-range codes."""
-        return self.tokens.dropped_frames
-
-
-class OrpheusEngineError(RuntimeError):
-    """Base of the engine's own errors."""
-
-
-class NoAudioError(OrpheusEngineError):
-    """A segment's generation produced no valid audio frame."""
-
-
-# -- word timing ------------------------------------------------------------------
-
-_TAG = re.compile(r"^<[a-z]+>$")
-_DEFAULT_SECONDS_PER_UNIT = 1.0 / 15.0
-
-
-def _word_weight(word: str) -> float:
-    if _TAG.match(word):
-        return 8.0
-    return float(len(word) + 1)
-
-
-class _WordClock:
-    """Estimated word timings inside one segment (times relative to the segment)."""
-
-    def __init__(self, text: str, seconds_per_unit: float) -> None:
-        self.words = text.split()
-        self.weights = [_word_weight(word) for word in self.words]
-        self.total_weight = sum(self.weights)
-        self.rate = seconds_per_unit
-        self.next = 0
-        self.cursor_s = 0.0
-
-    def advance(self, produced_s: float) -> list[tuple[str, float, float]]:
-        """Words (all but the last) whose estimated end is inside `produced_s`."""
-        out: list[tuple[str, float, float]] = []
-        while self.next < len(self.words) - 1:
-            stop = self.cursor_s + self.weights[self.next] * self.rate
-            if stop > produced_s:
-                break
-            out.append((self.words[self.next], self.cursor_s, stop))
-            self.cursor_s = stop
-            self.next += 1
-        return out
-
-    def finish(self, duration_s: float) -> list[tuple[str, float, float]]:
-        """The remaining words, sharing the time from the last one to `duration_s`."""
-        rest = self.weights[self.next :]
-        span = max(duration_s - self.cursor_s, 0.0)
-        scale = span / sum(rest) if rest else 0.0
-        out: list[tuple[str, float, float]] = []
-        for index in range(self.next, len(self.words)):
-            stop = min(self.cursor_s + self.weights[index] * scale, duration_s)
-            if index == len(self.words) - 1:
-                stop = max(duration_s, self.cursor_s)
-            out.append((self.words[index], self.cursor_s, stop))
-            self.cursor_s = stop
-        self.next = len(self.words)
-        return out
-
-
-# -- the engine ---------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -383,7 +215,7 @@ class Synthesis:
         self._text = text
         self._segmenter = segmenter
         self._events = self._run()
-        self._seconds_per_unit = _DEFAULT_SECONDS_PER_UNIT
+        self._seconds_per_unit = DEFAULT_SECONDS_PER_UNIT
 
     def __aiter__(self) -> Self:
         return self
@@ -481,7 +313,7 @@ class Synthesis:
         stats = self.stats
         offset = stats.audio_s
         decoder = self.engine.decoder_factory()
-        clock = _WordClock(job.text, self._seconds_per_unit)
+        clock = WordClock(job.text, self._seconds_per_unit)
         produced = 0  # samples of this segment
         end: _SegmentEnd | None = None
         while end is None:
@@ -522,7 +354,7 @@ class Synthesis:
     def _audio(
         self,
         job: _SegmentJob,
-        clock: _WordClock,
+        clock: WordClock,
         pcm: Pcm,
         offset: float,
         produced: int,
@@ -558,10 +390,6 @@ def _no_audio_message(job: _SegmentJob, stats: TokenStats) -> str:
         f"tokens, {stats.dropped_frames} frames dropped for out-of-range codes, "
         f"{stats.partial_frames} partial frames"
     )
-
-
-def _as_pcm(pcm: npt.NDArray[np.float32]) -> Pcm:
-    return np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
 
 
 async def _close(stream: AsyncIterator[int]) -> None:

@@ -4,7 +4,7 @@
     python deploy_orpheus_modal.py            # deploy both services, print the env block
     python deploy_orpheus_modal.py --dry-run  # print the plan, contact nothing
 
-See docs/deploy_modal.md.
+See "Deploy on Modal" in README.md.
 """
 
 import sys

@@ -1012,13 +1012,6 @@ def test_tts_container_serves_speech_on_dependencies_built_at_enter(
         thread.join(10)
 
 
-def test_every_deployment_setting_is_documented() -> None:
-    text = (ROOT / "docs" / "deploy_modal.md").read_text()
-    for name in ModalDeployConfig.model_fields:
-        variable = "ORPHEUS_MODEL_NAME" if name == "model_name" else f"ORPHEUS_MODAL_{name.upper()}"
-        assert f"`{variable}`" in text, variable
-
-
 def test_bench_live_measures_a_local_service(tmp_path: Path, local_service: str) -> None:
     env = clean_env(tmp_path, ORPHEUS_FASTAPI_URL=local_service, ORPHEUS_API_KEY="live-key")
     result = subprocess.run(

@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(
             f"bench/live.py needs a deployed Orpheus service: {exc}. Deploy one with "
-            "`unmute-tts deploy` (README.md, "Deploy on Modal"), then export ORPHEUS_FASTAPI_URL "
+            "`unmute-tts deploy` (README.md, 'Deploy on Modal'), then export ORPHEUS_FASTAPI_URL "
             "(and ORPHEUS_API_KEY) as it prints.",
             file=sys.stderr,
         )

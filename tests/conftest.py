@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.support.llama_fixtures",
+    "tests.support.service_fixtures",
     "tests.support.orpheus_fixtures",
 ]

@@ -33,7 +33,6 @@ from tests.support.llama import ORPHEUS_FRAMES, wait_slots_idle
 from tests.support.snac_models import SMALL_SNAC_CONFIG, random_snac
 from tests.support.tiny_gguf import expected_audio_tokens
 
-pytest_plugins = ["tests.support.llama_fixtures"]
 pytestmark = pytest.mark.llama
 
 SAMPLES = 2048

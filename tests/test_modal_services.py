@@ -31,8 +31,6 @@ from modal_services import deploy as dp
 from modal_services.config import ModalDeployConfig
 from orpheus_service.llama_server import LlamaServerConfig, build_llama_server_command
 
-pytest_plugins = ["tests.support.llama_fixtures", "tests.support.service_fixtures"]
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -49,7 +49,6 @@ from unmute.tts import (
 if TYPE_CHECKING:
     from tests.support.orpheus_fixtures import OrpheusService
 
-pytest_plugins = ["tests.support.llama_fixtures", "tests.support.orpheus_fixtures"]
 
 API_KEY = "sk-e2e-51c0"
 

@@ -1,0 +1,127 @@
+"""HTTP responses of the service: OpenAI-style errors and a disconnect-aware stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """The JSON body of an error, as OpenAI's API shapes it."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    param: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """An OpenAI-style JSON error response."""
+    body = error_body(status, code, message, param)
+    if extra:
+        body.update(extra)
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class LiveStreamingResponse(Response):
+    """Streams `chunks`, and stops them the moment the client disconnects.
+
+    Starlette's StreamingResponse only notices a disconnect when a send fails, so a
+    producer waiting on llama-server would run on. Here a watcher awaits
+    `http.disconnect` alongside the sender and cancels it at once; `chunks` is then
+    closed (its `finally` blocks run). If `chunks` fails after the headers went
+    out, the response is left incomplete, so the client sees a broken transfer
+    rather than a short body that looks whole. `on_done(client_gone)` runs last.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+        on_done: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
+        # No super().__init__: without a `body`, no Content-Length header is set.
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+        self._chunks = chunks
+        self._on_done = on_done
+        self.client_gone = False
+        self.failed: BaseException | None = None
+
+    async def _pump(self, send: Send) -> bool:
+        try:
+            async for chunk in self._chunks:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError:
+            self.client_gone = True
+            return False
+        except Exception as exc:
+            self.failed = exc
+            log.warning("stream failed after the response started: %s", exc)
+            return False
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+
+    @staticmethod
+    async def _watch(receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump: asyncio.Future[Any] | None = None
+        watch: asyncio.Future[Any] | None = None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            pump = asyncio.ensure_future(self._pump(send))
+            watch = asyncio.ensure_future(self._watch(receive))
+            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not pump.done():
+                self.client_gone = True
+        except OSError:
+            self.client_gone = True
+        finally:
+            for task in (pump, watch):
+                if task is not None and not task.done():
+                    task.cancel()
+            tasks: list[asyncio.Future[Any]] = [t for t in (pump, watch) if t is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            aclose: Callable[[], Awaitable[None]] | None = getattr(self._chunks, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            if self._on_done is not None:
+                await self._on_done(self.client_gone)

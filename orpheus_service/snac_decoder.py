@@ -36,7 +36,9 @@ API::
 
     decoder.push(frame) / decoder.flush() / decoder.reset()  # a built-in stream
 
-`Frame` is a tuple of 7 codes (0..4095) in Orpheus slot order (docs/LAYOUT.md).
+`Frame` is a tuple of 7 codes (0..4095) in Orpheus slot order: slot 0 -> level0[j],
+1 -> level1[2j], 2 -> level2[4j], 3 -> level2[4j+1], 4 -> level1[2j+1],
+5 -> level2[4j+2], 6 -> level2[4j+3].
 A returned chunk is never empty (None instead). `step_batch` stacks the states of
 all streams along the batch dimension; streams pushing a frame and streams
 flushing need different amounts of work, so a batch mixing both runs as two

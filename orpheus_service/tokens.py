@@ -1,6 +1,6 @@
 """Orpheus token ids -> 7-code SNAC frames.
 
-Rules (the frame contract of docs/LAYOUT.md):
+Rules:
 
 - An audio token is an id in `[AUDIO_TOKEN_BASE, AUDIO_TOKEN_END)`. Audio token k,
   counted over audio tokens only, sits in slot `k % 7` and carries

@@ -75,7 +75,7 @@ def random_frames(n: int, seed: int = 0) -> list[Frame]:
 
 
 def level_codes(frames: list[Frame]) -> list[torch.Tensor]:
-    """Orpheus slot order -> SNAC's three code levels (docs/LAYOUT.md)."""
+    """Orpheus slot order -> SNAC's three code levels."""
     l0 = [f[0] for f in frames]
     l1 = [c for f in frames for c in (f[1], f[4])]
     l2 = [c for f in frames for c in (f[2], f[3], f[5], f[6])]

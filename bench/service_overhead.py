@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
 
 from orpheus_service.app import create_app  # noqa: E402
 from orpheus_service.engine import TokenSource  # noqa: E402
+from orpheus_service.llama_client import SamplingOverrides  # noqa: E402
 from orpheus_service.llama_server import find_llama_server_binary  # noqa: E402
 from orpheus_service.prompt import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, PromptPart  # noqa: E402
 from orpheus_service.tokens import Frame, OrpheusTokenParser  # noqa: E402
@@ -90,8 +91,10 @@ class TokenRecorder:
     audio: list[tuple[float, int]] = field(default_factory=list[tuple[float, int]])
 
     def wrap(self, source: TokenSource) -> TokenSource:
-        def recorded(prompt: list[PromptPart]) -> AsyncIterator[int]:
-            return self._record(source(prompt))
+        def recorded(
+            prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+        ) -> AsyncIterator[int]:
+            return self._record(source(prompt, sampling=sampling))
 
         return recorded
 

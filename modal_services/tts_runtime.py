@@ -2,7 +2,8 @@
 
 - `load_service_settings`: the ORPHEUS_* settings of the container (the image sets
   ORPHEUS_SNAC_MODEL to the baked weights; the Modal Secret adds
-  ORPHEUS_LLAMA_ENDPOINT and ORPHEUS_API_KEY).
+  ORPHEUS_LLAMA_ENDPOINT, ORPHEUS_API_KEY and ORPHEUS_LLAMA_API_KEY, the key
+  llama-server is started with).
 - `build_service_deps`: `orpheus_service.wiring.build_deps`, the service's own
   factory: loads SNAC on the GPU and warms it up, starts the decode batching
   scheduler, opens the pooled llama-server client. The Modal class awaits it in

@@ -69,6 +69,7 @@ from orpheus_service.tokens import Frame, OrpheusTokenParser, TokenStats
 from orpheus_service.word_timing import DEFAULT_SECONDS_PER_UNIT, WordClock
 
 if TYPE_CHECKING:
+    from orpheus_service.llama_client import SamplingOverrides
     from orpheus_service.settings import OrpheusSettings
 
 __all__ = [
@@ -96,12 +97,17 @@ __all__ = [
 class TokenSource(Protocol):
     """Starts one generation: a prompt in, generated token ids out (streamed).
 
-    Sampling settings are bound by whoever builds the source. The returned
-    iterator should be an async generator (or have `aclose()`): the engine
-    closes it when the segment ends or the synthesis is cancelled.
+    Sampling settings are bound by whoever builds the source; a synthesis
+    started with `sampling` overrides passes them as `sampling=` on each of its
+    requests (and only then: a source for syntheses without overrides may take
+    the prompt alone). The returned iterator should be an async generator (or
+    have `aclose()`): the engine closes it when the segment ends or the
+    synthesis is cancelled.
     """
 
-    def __call__(self, prompt: list[PromptPart], /) -> AsyncIterator[int]: ...
+    def __call__(
+        self, prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+    ) -> AsyncIterator[int]: ...
 
 
 @dataclass(eq=False)
@@ -177,22 +183,29 @@ class OrpheusEngine:
             idle_flush_s=settings.idle_flush_s or None,
         )
 
-    def synthesize(self, text: str | AsyncIterable[str], *, voice: str | None = None) -> Synthesis:
+    def synthesize(
+        self,
+        text: str | AsyncIterable[str],
+        *,
+        voice: str | None = None,
+        sampling: SamplingOverrides | None = None,
+    ) -> Synthesis:
         """Start speaking `text` (a whole string or a stream of deltas).
 
-        Raises UnknownVoiceError at once for an unknown voice. Iterate the
-        result for events; close it (or use `async with`) to cancel.
+        Raises UnknownVoiceError at once for an unknown voice. `sampling`
+        overrides the token source's sampling settings for this synthesis only.
+        Iterate the result for events; close it (or use `async with`) to cancel.
         """
         chosen = check_voice(voice) if voice is not None else self.default_voice
         if isinstance(text, str):
             # Whole text: the first sentence is known, a short first cut only hurts prosody.
             segmenter = TextSegmenter(max_chars=self.segment_max_chars)
-            return Synthesis(self, _one(text), chosen, segmenter)
+            return Synthesis(self, _one(text), chosen, segmenter, sampling)
         segmenter = TextSegmenter(
             max_chars=self.segment_max_chars,
             first_segment_max_words=self.first_segment_max_words,
         )
-        return Synthesis(self, text, chosen, segmenter)
+        return Synthesis(self, text, chosen, segmenter, sampling)
 
 
 async def _one(text: str) -> AsyncIterator[str]:
@@ -208,9 +221,11 @@ class Synthesis:
         text: AsyncIterable[str],
         voice: str,
         segmenter: TextSegmenter,
+        sampling: SamplingOverrides | None = None,
     ) -> None:
         self.engine = engine
         self.voice = voice
+        self.sampling = sampling
         self.stats = EngineStats()
         self._text = text
         self._segmenter = segmenter
@@ -265,7 +280,8 @@ class Synthesis:
         """Run one llama request, queueing its frames; False if it failed."""
         parser = OrpheusTokenParser()
         prompt = build_prompt(job.text, self.voice)
-        stream = self.engine.token_source(prompt)
+        source = self.engine.token_source
+        stream = source(prompt) if self.sampling is None else source(prompt, sampling=self.sampling)
         try:
             async for token_id in stream:
                 frame = parser.feed_one(token_id)

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from types import TracebackType
-from typing import Self, cast
+from typing import TYPE_CHECKING, Self, cast
 
 import httpx
 
 from orpheus_service.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
+
+if TYPE_CHECKING:
+    from orpheus_service.engine import TokenSource
 
 _CUSTOM_TOKEN = re.compile(r"<custom_token_(\d+)>")
 _MAX_ERROR_BODY = 4096
@@ -81,8 +84,30 @@ class SamplingParams:
         """The request fields these settings set."""
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    def with_overrides(self, overrides: SamplingOverrides | None) -> SamplingParams:
+        """These settings with the fields `overrides` sets replaced."""
+        if overrides is None:
+            return self
+        changes: dict[str, float] = {}
+        if overrides.temperature is not None:
+            changes["temperature"] = overrides.temperature
+        if overrides.top_p is not None:
+            changes["top_p"] = overrides.top_p
+        if overrides.repetition_penalty is not None:
+            changes["repeat_penalty"] = overrides.repetition_penalty
+        return replace(self, **changes) if changes else self
 
-TokenStream = Callable[[list[PromptPart]], AsyncIterator[int]]
+
+@dataclass(frozen=True)
+class SamplingOverrides:
+    """One synthesis's sampling settings that replace the service's; `None` keeps its own.
+
+    Named as OrpheusSettings' fields (and the `orpheus` backend's query keys).
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
 
 
 class LlamaClient:
@@ -95,14 +120,19 @@ class LlamaClient:
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 30.0,
         headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
         custom_token_base: int = CUSTOM_TOKEN_BASE,
         max_connections: int = 100,
     ) -> None:
+        """`api_key`, when set, goes in every request as `Authorization: Bearer` (never logged)."""
         timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
-            headers=dict(headers or {}),
+            headers=all_headers,
             limits=httpx.Limits(max_connections=max_connections),
         )
         self.custom_token_base = custom_token_base
@@ -167,11 +197,15 @@ class LlamaClient:
 
     def token_source(
         self, params: SamplingParams, *, stop_token_id: int | None = END_OF_SPEECH
-    ) -> TokenStream:
-        """A callable `prompt -> token id stream` with `params` bound (the engine's TokenSource)."""
+    ) -> TokenSource:
+        """The engine's TokenSource: `prompt -> token id stream` with `params` bound;
+        a synthesis's `sampling` overrides replace their fields for its requests."""
 
-        def source(prompt: list[PromptPart]) -> AsyncIterator[int]:
-            return self.stream_tokens(prompt, params, stop_token_id=stop_token_id)
+        def source(
+            prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+        ) -> AsyncIterator[int]:
+            chosen = params.with_overrides(sampling)
+            return self.stream_tokens(prompt, chosen, stop_token_id=stop_token_id)
 
         return source
 

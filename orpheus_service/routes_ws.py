@@ -1,15 +1,19 @@
 """WebSocket endpoints: unmute's msgpack protocol and the seed's text-in, PCM-out socket.
 
 `/api/tts_streaming` (unmute's TTS client, unchanged): query
-`format=PcmMessagePack&voice=NAME` (other query keys are ignored), key in the
+`format=PcmMessagePack&voice=NAME`, optionally `temperature`, `top_p` and
+`repetition_penalty` (sampling for this session only, within the bounds of the
+ORPHEUS_* settings of the same names; other query keys are ignored), key in the
 `kyutai-api-key` header (or `Authorization: Bearer`; checked by ApiKeyMiddleware
 before the handshake completes). The server sends `Ready`,
 the client sends `Text{text}` messages word by word as the LLM writes them and
 `Eos{}`; the server streams `Text{text,start_s,stop_s}` and `Audio{pcm}` (float32
 mono 24 kHz) and, after Eos, finishes and closes normally (1000). Failures send
 `Error{message}` then close (no channel free: "no free channels", 1013; bad
-message: 1003; synthesis failure: 1011). Frames are binary msgpack maps; text
-frames holding the same maps as JSON are accepted too.
+message: 1003; bad query value: 1008; synthesis failure: 1011). A client that
+sends nothing (neither Text nor Eos) for ORPHEUS_SESSION_IDLE_TIMEOUT_S gets
+`Error{"idle timeout"}` and a close (1008), which frees its channel. Frames are
+binary msgpack maps; text frames holding the same maps as JSON are accepted too.
 
 `/v1/audio/speech/stream/ws?voice=NAME` (the seed's protocol): the client sends
 the text in one text frame (plain, or a JSON object with `input` and optional
@@ -48,6 +52,7 @@ from orpheus_service.sessions import (
     Session,
     TextFeed,
 )
+from orpheus_service.settings import parse_sampling_overrides
 from unmute.tts import TTSClientEosMessage, TTSClientMessageAdapter, TTSClientTextMessage
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,16 @@ class ProtocolError(Exception):
     def __init__(self, message: str, code: int = CLOSE_UNSUPPORTED) -> None:
         super().__init__(message)
         self.code = code
+
+
+class IdleTimeoutError(ProtocolError):
+    """The client sent nothing for the session idle timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(IDLE_TIMEOUT, CLOSE_POLICY)
+
+
+IDLE_TIMEOUT = "idle timeout"
 
 
 def _short(reason: str) -> str:
@@ -113,6 +128,9 @@ async def _race(
 
 
 def _error_text(ctx: ServiceContext, error: BaseException) -> tuple[str, int]:
+    if isinstance(error, IdleTimeoutError):
+        ctx.metrics.errors.labels("idle_timeout").inc()
+        return str(error), error.code
     if isinstance(error, ProtocolError):
         ctx.metrics.errors.labels("bad_client_message").inc()
         return str(error), error.code
@@ -155,9 +173,18 @@ def parse_client_message(
         ) from None
 
 
-async def _read_words(websocket: WebSocket, feed: TextFeed) -> None:
+async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: float) -> None:
+    """Feed the client's words; until Eos, `idle_timeout_s` (0: none) without a frame
+    raises IdleTimeoutError."""
     while True:
-        message = await websocket.receive()
+        if feed.ended or idle_timeout_s <= 0:
+            message = await websocket.receive()
+        else:
+            try:
+                async with asyncio.timeout(idle_timeout_s):
+                    message = await websocket.receive()
+            except TimeoutError:
+                raise IdleTimeoutError() from None
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(int(message.get("code") or 1000))
         parsed = parse_client_message(message)
@@ -213,18 +240,20 @@ async def tts_streaming(websocket: WebSocket) -> None:
         return
     try:
         voice = _voice(ctx, websocket.query_params.get("voice"))
+        sampling = parse_sampling_overrides(websocket.query_params)
         session = Session.open(ctx, "tts_streaming")
-    except (ServiceError, UnknownVoiceError) as exc:
+    except (ServiceError, ValueError) as exc:  # UnknownVoiceError is a ValueError
         code = CLOSE_TRY_AGAIN if isinstance(exc, CapacityError) else CLOSE_POLICY
         await _refuse(websocket, send_error, _message(exc), code)
         return
     feed = TextFeed()
     outcome: Outcome = "shutdown"
     try:
-        session.start(feed, voice)
+        session.start(feed, voice, sampling)
         await websocket.send_bytes(_pack({"type": "Ready"}))
+        idle_timeout_s = ctx.settings.session_idle_timeout_s
         outcome, error = await _race(
-            _read_words(websocket, feed), _write_msgpack(websocket, session)
+            _read_words(websocket, feed, idle_timeout_s), _write_msgpack(websocket, session)
         )
         await session.close(outcome)
         if error is not None:

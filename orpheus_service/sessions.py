@@ -24,6 +24,7 @@ from orpheus_service.llama_client import (
     LlamaServerError,
     LlamaTimeoutError,
     LlamaUnavailableError,
+    SamplingOverrides,
 )
 from orpheus_service.prompt import UnknownVoiceError
 from orpheus_service.service_metrics import ServiceMetrics
@@ -50,7 +51,11 @@ class SpeechEngine(Protocol):
     """What the service needs of OrpheusEngine."""
 
     def synthesize(
-        self, text: str | AsyncIterable[str], *, voice: str | None = None
+        self,
+        text: str | AsyncIterable[str],
+        *,
+        voice: str | None = None,
+        sampling: SamplingOverrides | None = None,
     ) -> SpeechSynthesis: ...
 
 
@@ -164,9 +169,18 @@ class Session:
         ctx.metrics.active_sessions.inc()
         return session
 
-    def start(self, text: str | AsyncIterable[str], voice: str | None) -> SpeechSynthesis:
-        """Start the synthesis (raises UnknownVoiceError at once)."""
-        self.synthesis = self.ctx.engine.synthesize(text, voice=voice)
+    def start(
+        self,
+        text: str | AsyncIterable[str],
+        voice: str | None,
+        sampling: SamplingOverrides | None = None,
+    ) -> SpeechSynthesis:
+        """Start the synthesis (raises UnknownVoiceError at once); `sampling` overrides
+        the service's sampling settings for this session only."""
+        if sampling is None:
+            self.synthesis = self.ctx.engine.synthesize(text, voice=voice)
+        else:
+            self.synthesis = self.ctx.engine.synthesize(text, voice=voice, sampling=sampling)
         return self.synthesis
 
     async def events(self) -> AsyncIterator[EngineEvent]:

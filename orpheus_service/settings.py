@@ -9,12 +9,21 @@ message names the variable. Use `OrpheusSettings.load()` to get a
 
 from __future__ import annotations
 
-from typing import Any, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orpheus_service.llama_client import SamplingOverrides
 from orpheus_service.prompt import ALL_VOICES, check_voice
 
 ENV_PREFIX = "ORPHEUS_"
@@ -50,6 +59,11 @@ class OrpheusSettings(BaseSettings):
     """Seconds to open a connection to llama-server (ORPHEUS_CONNECT_TIMEOUT_S)."""
     read_timeout_s: float = Field(default=30.0, gt=0.0)
     """Longest wait for the next streamed chunk from llama-server (ORPHEUS_READ_TIMEOUT_S)."""
+    llama_api_key: SecretStr | None = None
+    """Key sent to llama-server as `Authorization: Bearer` (ORPHEUS_LLAMA_API_KEY).
+
+    Set it when llama-server runs with `--api-key`/`--api-key-file`; unset sends none.
+    """
 
     # SNAC (audio codes -> PCM)
     sample_rate: int = SUPPORTED_SAMPLE_RATE
@@ -92,6 +106,19 @@ class OrpheusSettings(BaseSettings):
     """Key clients must send (ORPHEUS_API_KEY); unset disables the check."""
     max_sessions: int = Field(default=32, ge=1)
     """Concurrent synthesis sessions before new ones are refused (ORPHEUS_MAX_SESSIONS)."""
+    session_idle_timeout_s: float = Field(default=60.0, ge=0.0)
+    """Seconds a `/api/tts_streaming` client may send nothing (ORPHEUS_SESSION_IDLE_TIMEOUT_S).
+
+    A client that sends neither text nor Eos for this long gets Error "idle timeout"
+    and is closed, freeing its channel; 0 disables the limit.
+    """
+
+    @field_validator("llama_api_key")
+    @classmethod
+    def _check_llama_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("llama_endpoint")
     @classmethod
@@ -165,3 +192,28 @@ class OrpheusSettings(BaseSettings):
     def voices(self) -> tuple[str, ...]:
         """Every voice name the prompt builder accepts."""
         return ALL_VOICES
+
+
+SAMPLING_OVERRIDE_FIELDS = ("temperature", "top_p", "repetition_penalty")
+"""OrpheusSettings fields a synthesis may override (the `orpheus` backend's query keys)."""
+
+
+def parse_sampling_overrides(values: Mapping[str, str]) -> SamplingOverrides | None:
+    """The sampling overrides in `values` (e.g. a query), checked against the bounds of
+    OrpheusSettings' fields of the same names; None when there are none.
+
+    Raises ValueError naming the key for a value that is not a number or out of bounds.
+    """
+    found: dict[str, float] = {}
+    for name in SAMPLING_OVERRIDE_FIELDS:
+        raw = values.get(name)
+        if raw is None:
+            continue
+        metadata = OrpheusSettings.model_fields[name].metadata
+        adapter: TypeAdapter[float] = TypeAdapter(Annotated[float, *metadata])
+        try:
+            found[name] = adapter.validate_python(raw.strip(), strict=False)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise ValueError(f"invalid {name}={raw!r}: {reason}") from None
+    return SamplingOverrides(**found) if found else None

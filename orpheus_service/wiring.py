@@ -21,14 +21,13 @@ import asyncio
 import functools
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from orpheus_service.app import DepsFactory, ServiceDeps
 from orpheus_service.decode_backends import SnacBatchBackend
 from orpheus_service.engine import OrpheusEngine, TokenSource
 from orpheus_service.llama_client import LlamaClient, LlamaServerError, SamplingParams
-from orpheus_service.prompt import PromptPart
 from orpheus_service.scheduler import DecodeScheduler
 from orpheus_service.service_metrics import ServiceMetrics
 from orpheus_service.settings import OrpheusSettings
@@ -107,6 +106,7 @@ async def build_deps(
         settings.llama_endpoint,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
+        api_key=settings.llama_api_key.get_secret_value() if settings.llama_api_key else None,
         max_connections=max(settings.max_sessions * 2, 8),
     )
     try:
@@ -114,12 +114,7 @@ async def build_deps(
             await client.learn_custom_token_base()
     except (LlamaServerError, TimeoutError) as exc:
         log.warning("llama-server at %s not usable at startup: %s", settings.llama_endpoint, exc)
-    stream = client.token_source(sampling_params(settings))
-
-    def token_source(prompt: list[PromptPart]) -> AsyncIterator[int]:
-        return stream(prompt)
-
-    source: TokenSource = token_source
+    source = client.token_source(sampling_params(settings))
     if wrap_token_source is not None:
         source = wrap_token_source(source)
     engine = OrpheusEngine.from_settings(settings, source, scheduler.decoder_factory)

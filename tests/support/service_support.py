@@ -22,6 +22,7 @@ from orpheus_service.engine import (
     SegmentDone,
     WordTiming,
 )
+from orpheus_service.llama_client import SamplingOverrides
 from orpheus_service.prompt import check_voice
 from orpheus_service.settings import OrpheusSettings
 from orpheus_service.tokens import TokenStats
@@ -111,6 +112,7 @@ class FakeSynthesis:
         self._text = text
         self._gen = self._run()
         self.closed = False
+        self.sampling: SamplingOverrides | None = None
 
     def __aiter__(self) -> Self:
         return self
@@ -180,9 +182,14 @@ class FakeEngine:
         self.syntheses: list[FakeSynthesis] = []
 
     def synthesize(
-        self, text: str | AsyncIterable[str], *, voice: str | None = None
+        self,
+        text: str | AsyncIterable[str],
+        *,
+        voice: str | None = None,
+        sampling: SamplingOverrides | None = None,
     ) -> FakeSynthesis:
         synthesis = FakeSynthesis(self, text, check_voice(voice or "tara"))
+        synthesis.sampling = sampling
         self.syntheses.append(synthesis)
         return synthesis
 

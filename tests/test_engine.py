@@ -24,6 +24,7 @@ from orpheus_service.engine import (
     WordTiming,
     threaded_decoder_factory,
 )
+from orpheus_service.llama_client import SamplingOverrides
 from orpheus_service.prompt import END_OF_SPEECH, PromptPart, UnknownVoiceError
 from orpheus_service.tokens import Frame
 
@@ -57,7 +58,9 @@ class FakeSource:
     closed: list[int] = field(default_factory=list[int])
     consumed: list[int] = field(default_factory=list[int])
 
-    def __call__(self, prompt: list[PromptPart]) -> AsyncIterator[int]:
+    def __call__(
+        self, prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+    ) -> AsyncIterator[int]:
         return self._stream(prompt)
 
     async def _stream(self, prompt: list[PromptPart]) -> AsyncIterator[int]:
@@ -339,7 +342,9 @@ async def test_voice_goes_into_the_prompt() -> None:
     seen: list[list[PromptPart]] = []
     source = FakeSource()
 
-    def spy(prompt: list[PromptPart]) -> AsyncIterator[int]:
+    def spy(
+        prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+    ) -> AsyncIterator[int]:
         seen.append(prompt)
         return source(prompt)
 

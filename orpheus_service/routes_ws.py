@@ -223,6 +223,25 @@ async def _refuse(
     await _close(websocket, code, message)
 
 
+async def _serve_session(
+    ctx: ServiceContext,
+    websocket: WebSocket,
+    session: Session,
+    send_error: Callable[[str], Awaitable[None]],
+    reader: Awaitable[None],
+    writer: Awaitable[Outcome],
+) -> Outcome:
+    """Race the client reader and the audio writer, end the session, tell the client."""
+    outcome, error = await _race(reader, writer)
+    await session.close(outcome)
+    if error is not None:
+        text, code = _error_text(ctx, error)
+        await _refuse(websocket, send_error, text, code)
+    elif outcome == "done":
+        await _close(websocket, CLOSE_NORMAL)
+    return outcome
+
+
 @router.websocket("/api/tts_streaming")
 async def tts_streaming(websocket: WebSocket) -> None:
     """unmute's TTS WebSocket protocol (msgpack)."""
@@ -252,15 +271,14 @@ async def tts_streaming(websocket: WebSocket) -> None:
         session.start(feed, voice, sampling)
         await websocket.send_bytes(_pack({"type": "Ready"}))
         idle_timeout_s = ctx.settings.session_idle_timeout_s
-        outcome, error = await _race(
-            _read_words(websocket, feed, idle_timeout_s), _write_msgpack(websocket, session)
+        outcome = await _serve_session(
+            ctx,
+            websocket,
+            session,
+            send_error,
+            _read_words(websocket, feed, idle_timeout_s),
+            _write_msgpack(websocket, session),
         )
-        await session.close(outcome)
-        if error is not None:
-            text, code = _error_text(ctx, error)
-            await _refuse(websocket, send_error, text, code)
-        elif outcome == "done":
-            await _close(websocket, CLOSE_NORMAL)
     except (WebSocketDisconnect, OSError):
         outcome = "client_gone"
     finally:
@@ -353,13 +371,14 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
             await _refuse(websocket, send_error, str(exc), code)
             return
         session.start(text, chosen)
-        outcome, error = await _race(_watch_disconnect(websocket), _write_pcm(websocket, session))
-        await session.close(outcome)
-        if error is not None:
-            message, code = _error_text(ctx, error)
-            await _refuse(websocket, send_error, message, code)
-        elif outcome == "done":
-            await _close(websocket, CLOSE_NORMAL)
+        outcome = await _serve_session(
+            ctx,
+            websocket,
+            session,
+            send_error,
+            _watch_disconnect(websocket),
+            _write_pcm(websocket, session),
+        )
     except (WebSocketDisconnect, OSError):
         outcome = "client_gone"
     finally:

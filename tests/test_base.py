@@ -164,3 +164,57 @@ async def test_spoken_words_track_what_the_consumer_received() -> None:
     tts = FakeTextToSpeech()
     await speak(tts, "one two")
     assert tts.spoken_text() == "one two"
+
+
+class SlowOpeningTextToSpeech(FakeTextToSpeech):
+    """Takes `open_s` to open, as a cold-starting service does."""
+
+    def __init__(self, open_s: float) -> None:
+        super().__init__()
+        self.open_s = open_s
+
+    async def _open(self) -> None:
+        await asyncio.sleep(self.open_s)
+        await super()._open()
+
+
+async def test_shutdown_during_start_up_keeps_the_session_closed() -> None:
+    tts = SlowOpeningTextToSpeech(open_s=0.05)
+    starting = asyncio.create_task(tts.start_up())
+    await asyncio.sleep(0.01)
+    await tts.shutdown()
+    await asyncio.wait_for(starting, 1)
+    assert tts.state() == "closed"
+    assert (tts.opens, tts.closed) == (1, 1)
+    assert [message async for message in tts] == []
+
+
+async def test_shutdown_during_start_up_stops_the_retries() -> None:
+    tts = FakeTextToSpeech(fail_opens=1000, retry=RetryPolicy(budget_s=5, initial_backoff_s=0.02))
+    starting = asyncio.create_task(tts.start_up())
+    await asyncio.sleep(0.01)
+    await tts.shutdown()
+    await asyncio.wait_for(starting, 0.5)
+    assert tts.state() == "closed"
+    assert tts.closed == 1
+
+
+async def test_start_up_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNMUTE_TTS_STARTUP_TIMEOUT_S", "0.2")
+    tts = FakeTextToSpeech(fail_opens=1000)
+    with pytest.raises(BackendError, match=r"within 0\.2 s"):
+        await asyncio.wait_for(tts.start_up(), 2)
+
+
+async def test_failed_start_up_publishes_its_metrics_once() -> None:
+    published: list[mt.TTSMetrics] = []
+    mt.add_metrics_listener(published.append)
+    try:
+        tts = FakeTextToSpeech(fail_opens=1000, retry=RetryPolicy(budget_s=0.05))
+        with pytest.raises(BackendError):
+            await tts.start_up()
+        await tts.shutdown()
+    finally:
+        mt.remove_metrics_listener(published.append)
+    assert len(published) == 1
+    assert published[0].errors == 1 and published[0].finished_at is not None

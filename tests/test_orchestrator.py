@@ -112,3 +112,43 @@ async def test_pacing_releases_audio_no_faster_than_real_time() -> None:
     started = loop.time()
     result = await orchestrator.speak(llm("one two three"))
     assert loop.time() - started >= result.audio_s - 0.1
+
+
+async def test_backend_error_ends_speech_without_waiting_for_the_llm() -> None:
+    tts = FakeTextToSpeech(fail_after_words=1)
+    never = asyncio.Event()
+
+    async def stalled_llm() -> AsyncIterator[str]:
+        yield "one two three "
+        await never.wait()  # the LLM is still thinking when the TTS fails
+
+    orchestrator = Orchestrator(CollectingSink(), backend="fixture", tts_factory=lambda: tts)
+    result = await asyncio.wait_for(orchestrator.speak(stalled_llm()), 1)
+    assert result.error is not None and "connection dropped" in result.error
+    assert result.words == ["one"]
+
+
+async def test_interrupt_during_start_up_speaks_nothing_and_reads_no_text() -> None:
+    class SlowOpening(FakeTextToSpeech):
+        async def _open(self) -> None:
+            await asyncio.sleep(0.05)
+            await super()._open()
+
+    sink = CollectingSink()
+    tts = SlowOpening()
+    read: list[str] = []
+
+    async def deltas() -> AsyncIterator[str]:
+        for delta in ["one ", "two ", "three"]:
+            read.append(delta)
+            yield delta
+
+    orchestrator = Orchestrator(sink, backend="fixture", tts_factory=lambda: tts)
+    speaking = asyncio.create_task(orchestrator.speak(deltas()))
+    await asyncio.sleep(0.01)
+    await orchestrator.interrupt()
+    result = await asyncio.wait_for(speaking, 1)
+    assert result.interrupted
+    assert (read, sink.chunks, sink.words) == ([], [], [])
+    assert tts.state() == "closed"
+    assert (tts.opens, tts.closed) == (1, 1)

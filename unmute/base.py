@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from unmute import metrics as mt
+from unmute.settings import TTSSettings, load_settings
 from unmute.tts import (
     OutputMessage,
     TTSAudioMessage,
@@ -91,7 +92,9 @@ class BaseTextToSpeech(ABC):
 
     def __init__(self, voice: str | None = None, *, retry: RetryPolicy | None = None) -> None:
         self.voice = voice
-        self.retry = retry or RetryPolicy()
+        if retry is None:  # UNMUTE_TTS_STARTUP_TIMEOUT_S is every backend's budget
+            retry = RetryPolicy(budget_s=load_settings(TTSSettings).tts_startup_timeout_s)
+        self.retry = retry
         self.metrics = mt.TTSMetrics(backend=self.backend_name, voice=voice)
         self.spoken_words: list[TTSTextMessage] = []
         """Words delivered to the consumer, in order (what the listener heard)."""
@@ -126,14 +129,18 @@ class BaseTextToSpeech(ABC):
         return self._state
 
     async def start_up(self) -> None:
-        """Open the backend, retrying RetryableError with backoff inside the budget."""
+        """Open the backend, retrying RetryableError with backoff inside the budget.
+
+        A `shutdown()` meanwhile stops the retries; start_up then returns with the
+        session closed (and closes what `_open` opened).
+        """
         if self._state != "not_created":
             raise RuntimeError(f"start_up() called in state {self._state!r}")
         self._state = "connecting"
         deadline = time.monotonic() + self.retry.budget_s
         backoffs = self.retry.backoffs()
         try:
-            while True:
+            while not self._stopping:
                 remaining = deadline - time.monotonic()
                 try:
                     async with asyncio.timeout(max(remaining, 0.0)):
@@ -157,12 +164,22 @@ class BaseTextToSpeech(ABC):
                     ) from exc
         except BaseException:
             self.metrics.errors += 1
+            published = self.state() == "closed"  # by a shutdown() while connecting
             self._state = "closed"
             self._stopping = True
             with contextlib.suppress(Exception):
                 await self._close()
             self._output.put_nowait(_END)
+            if not published:
+                self.metrics.finished_at = time.monotonic()
+                mt.publish(self.metrics)
             raise
+        if self._stopping:  # shutdown() ran while connecting; it left the closing to us
+            try:
+                await self._close()
+            except Exception:
+                logger.exception("%s: error while closing", self.backend_name)
+            return
         self._state = "connected"
         self._pump_task = asyncio.create_task(self._pump(), name=f"{self.backend_name}-tts-pump")
 
@@ -212,6 +229,7 @@ class BaseTextToSpeech(ABC):
         async with self._shutdown_lock:
             if self._state == "closed":
                 return
+            connecting = self._state == "connecting"
             self._stopping = True
             self._state = "closing"
             pump = self._pump_task
@@ -220,10 +238,11 @@ class BaseTextToSpeech(ABC):
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
-            try:
-                await self._close()
-            except Exception:
-                logger.exception("%s: error while closing", self.backend_name)
+            if not connecting:  # else start_up() closes once _open() has returned
+                try:
+                    await self._close()
+                except Exception:
+                    logger.exception("%s: error while closing", self.backend_name)
             self.metrics.finished_at = self.metrics.finished_at or time.monotonic()
             self._state = "closed"
             self._output.put_nowait(_END)

@@ -91,7 +91,6 @@ class Orchestrator:
         self._tts: TextToSpeech | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._interrupted = False
-        self._result: SpeechResult | None = None
 
     async def prewarm(self) -> None:
         """Wake the backend (e.g. a cold-starting service) before speech is needed."""
@@ -102,17 +101,14 @@ class Orchestrator:
     async def speak(self, deltas: AsyncIterable[str]) -> SpeechResult:
         """Speak the text streamed in `deltas` until it ends or `interrupt()` is called."""
         result = SpeechResult(backend=self.backend, voice=self.voice)
-        self._result = result
         self._interrupted = False
         tts = self._factory()
         self._tts = tts
         clock: dict[str, float] = {}
         try:
             await tts.start_up()
-            feeder = asyncio.create_task(self._feed(tts, deltas, clock), name="tts-feeder")
-            consumer = asyncio.create_task(self._consume(tts, result, clock), name="tts-consumer")
-            self._tasks = [feeder, consumer]
-            await asyncio.gather(feeder, consumer)
+            if not self._interrupted:
+                await self._run(tts, deltas, result, clock)
         except asyncio.CancelledError:
             if not self._interrupted:
                 raise
@@ -135,6 +131,23 @@ class Orchestrator:
         await self._stop_tasks()
         if self._tts is not None:
             await self._tts.shutdown()
+
+    async def _run(
+        self,
+        tts: TextToSpeech,
+        deltas: AsyncIterable[str],
+        result: SpeechResult,
+        clock: dict[str, float],
+    ) -> None:
+        feeder = asyncio.create_task(self._feed(tts, deltas, clock), name="tts-feeder")
+        consumer = asyncio.create_task(self._consume(tts, result, clock), name="tts-consumer")
+        self._tasks = [feeder, consumer]
+        await asyncio.wait((feeder, consumer), return_when=asyncio.FIRST_COMPLETED)
+        if feeder.done():
+            feeder.result()  # the LLM stream's failure, if any
+        # The speech ends with the backend's stream, even if the LLM is still writing
+        # (after an error): the caller's `finally` then stops the feeder.
+        await consumer
 
     async def _stop_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []

@@ -27,7 +27,8 @@ Pipeline of one synthesis (`OrpheusEngine.synthesize`):
   do not overlap and never pass the end of the audio emitted with or after them.
 - Cancellation: `aclose()` on the synthesis (or cancelling the task iterating it)
   cancels the background task, which closes the llama token stream (its HTTP
-  response), and drops the decoder; no task is left running. A decode call
+  response), and closes the decoder (`aclose()`, when it has one: a scheduled
+  decoder leaves the scheduler); no task is left running. A decode call
   already running in a worker thread finishes there and its result is dropped.
 - Errors: exceptions of the token source (llama-server) propagate unchanged,
   with a note naming the segment; a segment that yields no valid frame raises
@@ -326,46 +327,49 @@ class Synthesis:
                 producer.exception()  # retrieved: _produce reports failures in the queues
 
     async def _speak(self, job: _SegmentJob, started: float) -> AsyncGenerator[EngineEvent]:
-        stats = self.stats
-        offset = stats.audio_s
         decoder = self.engine.decoder_factory()
-        clock = WordClock(job.text, self._seconds_per_unit)
-        produced = 0  # samples of this segment
-        end: _SegmentEnd | None = None
-        while end is None:
-            batch: list[Frame] = []
-            item = await job.frames.get()
-            while True:
-                if isinstance(item, _Failure):
-                    raise item.error
-                if isinstance(item, _SegmentEnd):
-                    end = item
-                    break
-                batch.append(item)
-                if job.frames.empty() or len(batch) >= self.engine.max_decode_frames:
-                    break
-                item = job.frames.get_nowait()
-            pcm = await decoder.decode(batch) if batch else None
-            if pcm is not None and pcm.size:
-                for event in self._audio(job, clock, pcm, offset, produced, started):
-                    yield event
-                produced += pcm.shape[0]
-        tail = await decoder.flush()
-        if end.stats.frames == 0:
-            raise NoAudioError(_no_audio_message(job, end.stats))
-        tail_samples = 0 if tail is None else tail.shape[0]
-        duration = (produced + tail_samples) / SAMPLE_RATE
-        for word, start, stop in clock.finish(duration):
-            yield WordTiming(word, offset + start, offset + stop, job.index)
-        if tail is not None and tail.size:
-            yield self._chunk(job, tail, offset, produced, started)
-        if clock.total_weight > 0 and duration > 0:
-            measured = duration / clock.total_weight
-            self._seconds_per_unit = 0.5 * self._seconds_per_unit + 0.5 * measured
-        stats.segments += 1
-        stats.tokens.add(end.stats)
-        stats.truncated_segments += int(end.truncated)
-        yield SegmentDone(job.index, job.text, offset, duration, end.stats, end.truncated)
+        try:
+            stats = self.stats
+            offset = stats.audio_s
+            clock = WordClock(job.text, self._seconds_per_unit)
+            produced = 0  # samples of this segment
+            end: _SegmentEnd | None = None
+            while end is None:
+                batch: list[Frame] = []
+                item = await job.frames.get()
+                while True:
+                    if isinstance(item, _Failure):
+                        raise item.error
+                    if isinstance(item, _SegmentEnd):
+                        end = item
+                        break
+                    batch.append(item)
+                    if job.frames.empty() or len(batch) >= self.engine.max_decode_frames:
+                        break
+                    item = job.frames.get_nowait()
+                pcm = await decoder.decode(batch) if batch else None
+                if pcm is not None and pcm.size:
+                    for event in self._audio(job, clock, pcm, offset, produced, started):
+                        yield event
+                    produced += pcm.shape[0]
+            tail = await decoder.flush()
+            if end.stats.frames == 0:
+                raise NoAudioError(_no_audio_message(job, end.stats))
+            tail_samples = 0 if tail is None else tail.shape[0]
+            duration = (produced + tail_samples) / SAMPLE_RATE
+            for word, start, stop in clock.finish(duration):
+                yield WordTiming(word, offset + start, offset + stop, job.index)
+            if tail is not None and tail.size:
+                yield self._chunk(job, tail, offset, produced, started)
+            if clock.total_weight > 0 and duration > 0:
+                measured = duration / clock.total_weight
+                self._seconds_per_unit = 0.5 * self._seconds_per_unit + 0.5 * measured
+            stats.segments += 1
+            stats.tokens.add(end.stats)
+            stats.truncated_segments += int(end.truncated)
+            yield SegmentDone(job.index, job.text, offset, duration, end.stats, end.truncated)
+        finally:
+            await _close(decoder)  # releases a decoder left unflushed (cancelled, failed)
 
     def _audio(
         self,
@@ -408,7 +412,8 @@ def _no_audio_message(job: _SegmentJob, stats: TokenStats) -> str:
     )
 
 
-async def _close(stream: AsyncIterator[int]) -> None:
+async def _close(stream: object) -> None:
+    """Close a token stream or decoder that has `aclose()`; others need nothing."""
     aclose: Callable[[], object] | None = getattr(stream, "aclose", None)
     if aclose is None:
         return

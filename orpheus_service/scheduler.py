@@ -317,3 +317,9 @@ class ScheduledDecoder(Generic[S]):
                 return await self.scheduler.submit(self, (), True)
             finally:
                 self.scheduler.release(self)
+
+    async def aclose(self) -> None:
+        """Drop the stream unflushed (a cancelled segment); idempotent. Until then the
+        scheduler counts it as open and waits `collect_s` for its next request."""
+        self._flushed = True
+        self.scheduler.release(self)

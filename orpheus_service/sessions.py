@@ -4,7 +4,9 @@ A `Session` holds one of `max_sessions` channels for one synthesis. It records
 time to first audio (when the transport reports the first audio sent), the
 real-time factor of a finished synthesis, dropped frames, and cancellations
 (client gone, error, shutdown). `close()` always cancels a synthesis still
-running, which closes its llama request.
+running, which closes its llama request; called from another task (shutdown),
+it first cancels the task iterating the synthesis, since a running async
+generator cannot be closed from outside.
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ class Session:
         self.audio_samples = 0
         self.closed = False
         self._finished = False
+        self._consumer: asyncio.Task[object] | None = None
+        """The task iterating `events()` last (None when not iterating)."""
 
     @classmethod
     def open(cls, ctx: ServiceContext, endpoint: str) -> Session:
@@ -187,8 +191,10 @@ class Session:
         """The synthesis's events; failures come out as ServiceError."""
         assert self.synthesis is not None, "start() first"
         try:
+            self._consumer = asyncio.current_task()
             async for event in self.synthesis:
                 yield event
+                self._consumer = asyncio.current_task()  # HTTP hands the stream on to a pump
         except (ServiceError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -196,6 +202,10 @@ class Session:
             log.warning("%s synthesis failed: %s", self.endpoint, exc)
             self.ctx.metrics.errors.labels(error.code).inc()
             raise error from exc
+        finally:
+            self._consumer = None
+        if self.closed:  # closed from outside (shutdown): the audio was cut short
+            raise ServiceError(503, "shutting_down", "the service is shutting down")
         self._finished = True
 
     def audio_sent(self, samples: int) -> None:
@@ -212,6 +222,10 @@ class Session:
         self.closed = True
         metrics = self.ctx.metrics
         try:
+            consumer = self._consumer
+            if consumer is not None and consumer is not asyncio.current_task():
+                consumer.cancel()  # its synthesis generator may be running: stop it there
+                await asyncio.wait([consumer])
             if self.synthesis is not None:
                 await self.synthesis.aclose()
         finally:

@@ -294,3 +294,18 @@ async def test_stream_behind_real_time_goes_before_a_new_one() -> None:
     await asyncio.gather(running, new, late)
     await scheduler.aclose()
     assert backend.batches == [[0], [1], [2]]
+
+
+async def test_a_cancelled_synthesis_stops_counting_as_open() -> None:
+    from orpheus_service.engine import AudioChunk, OrpheusEngine
+    from tests.test_engine import FakeSource
+
+    scheduler = DecodeScheduler(RecordingBackend())
+    engine = OrpheusEngine(FakeSource(forever=True, token_delay_s=0.001), scheduler.decoder_factory)
+    synthesis = engine.synthesize("Keep talking forever.")
+    while not isinstance(await anext(synthesis), AudioChunk):
+        pass
+    assert scheduler.open_streams == 1
+    await synthesis.aclose()
+    assert scheduler.open_streams == 0  # else every batch waits collect_s for it
+    await scheduler.aclose()

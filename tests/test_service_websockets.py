@@ -194,6 +194,25 @@ async def test_client_leaving_mid_stream_cancels_the_synthesis(
     assert engine.cancelled == 1 and engine.finished == 0
 
 
+async def test_service_shutdown_cancels_a_session_that_is_streaming(
+    server: ServerThread, engine: FakeEngine
+) -> None:
+    engine.chunk_delay_s = 0.05
+    idle_tasks = server.task_names()
+    async with websockets.connect(server.ws + UNMUTE) as ws:
+        await ws.recv()
+        await ws.send(pack({"type": "Text", "text": "a b c d e f g h"}))
+        while unpack(await ws.recv())["type"] != "Audio":
+            pass
+        ctx = server.app.state.orpheus
+        server.call(ctx.shutdown())  # while the writer iterates the synthesis
+        await read_all(ws)
+        assert ws.close_code is not None and ws.close_code != 1000
+    assert engine.cancelled == 1 and engine.finished == 0
+    assert ctx.limiter.active == 0 and not ctx.sessions
+    assert server.task_names() == idle_tasks
+
+
 async def test_engine_failure_is_an_error_message_then_close(
     server: ServerThread, engine: FakeEngine
 ) -> None:

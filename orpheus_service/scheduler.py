@@ -263,7 +263,10 @@ class DecodeScheduler(Generic[S]):
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         if self._on_batch is not None:
-            self._on_batch(len(batch))
+            try:
+                self._on_batch(len(batch))
+            except Exception:  # a metrics hook must never strand the batch's callers
+                log.exception("on_batch callback failed")
         now = time.perf_counter()
         for item, pcm in zip(batch, results, strict=True):
             if pcm is not None and pcm.size:

@@ -145,6 +145,16 @@ async def test_backend_failure_reaches_every_request_of_the_batch() -> None:
     await scheduler.aclose()
 
 
+async def test_failing_batch_callback_still_delivers_the_batch() -> None:
+    def explode(size: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    scheduler = DecodeScheduler(RecordingBackend(), collect_s=0.05, on_batch=explode)
+    result = await asyncio.wait_for(scheduler.decoder_factory().decode([frame(7)]), 2)
+    await scheduler.aclose()
+    assert result is not None and result.tolist() == [7.0]
+
+
 async def test_flushed_stream_stops_counting_as_open() -> None:
     scheduler = DecodeScheduler(RecordingBackend())
     decoder = scheduler.decoder_factory()

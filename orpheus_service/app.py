@@ -113,6 +113,8 @@ def create_app(
         app.state.orpheus = _context(settings, ready, metrics)
         app.state.deps = ready
     key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    if not key:
+        log.warning("ORPHEUS_API_KEY is not set: every endpoint accepts unauthenticated requests")
     app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key))
     app.include_router(openai_router)
     app.include_router(ws_router)

@@ -131,3 +131,12 @@ def test_key_check_uses_constant_time_comparison(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(hmac, "compare_digest", spy)
     assert ApiKeyChecker(KEY).allowed({"authorization": f"Bearer {KEY}"})
     assert calls == [(KEY.encode(), KEY.encode())]
+
+
+def test_service_without_a_key_warns_that_it_is_open(caplog: pytest.LogCaptureFixture) -> None:
+    from orpheus_service.app import create_app
+    from orpheus_service.settings import OrpheusSettings
+
+    with caplog.at_level("WARNING", logger="orpheus_service.app"):
+        create_app(OrpheusSettings(api_key=None))
+    assert any("ORPHEUS_API_KEY is not set" in r.message for r in caplog.records)

@@ -14,7 +14,8 @@ the engine, the batching scheduler, SNAC) against a real llama-server:
 
 For the breakdown, the table also shows `in_service_ms`: how long the batched call
 that produced the first audio ran inside the service (the same frames as
-decode_ms, while llama-server goes on generating on the same cores), and
+decode_ms, while llama-server goes on generating: on the same cores with
+--no-isolate, on its own CPU otherwise), and
 `plumbing_ms` = overhead_ms - (in_service_ms - decode_ms): the time spent
 outside SNAC (parsing, queues, scheduler hop, encoding, sending).
 
@@ -22,14 +23,23 @@ Setup: llama-server with the tiny orpheus-like GGUF of the tests (`-t 1`), SNAC
 24 kHz architecture with random weights, torch threads as given. Goal:
 overhead_ms <= 15.
 
-    .venv/bin/python bench/service_overhead.py [--runs 20] [--threads 2] [--json]
+Core isolation (default when the machine has >= 2 CPUs): in production llama-server
+runs on its own machine, so here every thread of llama-server is pinned to one CPU
+and every thread of this process (event loop, SNAC worker, torch, the benchmark's
+client, and the alone measurement of decode_ms) to the other CPUs, with
+os.sched_setaffinity. `--no-isolate` leaves both on all CPUs (the old shared-core
+numbers).
+
+    .venv/bin/python bench/service_overhead.py [--runs 20] [--threads 1] [--no-isolate] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -158,12 +168,43 @@ def plumbing(runs: dict[str, list[float]]) -> list[float]:
     return [over - (inside - alone) for over, inside, alone in triples]
 
 
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Set the CPU affinity of every thread of `pid` (new threads inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def isolate(llama_pid: int, cpus: tuple[set[int], set[int]]) -> None:
+    """Pin llama-server to `cpus[0]` and every thread of this process to `cpus[1]`."""
+    pin_process(llama_pid, cpus[0])
+    pin_process(os.getpid(), cpus[1])
+
+
+def check_pinned(pid: int, cpus: set[int]) -> None:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            actual = os.sched_getaffinity(int(task.name))
+        except ProcessLookupError:
+            continue
+        if actual != cpus:
+            raise RuntimeError(f"thread {task.name} of {pid} runs on {actual}, not {cpus}")
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
     servers = LlamaServers(find_llama_server_binary(), model_cache_dir())
     llama = servers.get(ORPHEUS_USER_DEFINED)
+    llama_pid = llama.process.pid if llama.process is not None else None
+    pinned: tuple[set[int], set[int]] | None = None
+    if args.isolate:
+        if llama_pid is None or len(os.sched_getaffinity(0)) < 2:
+            raise RuntimeError("--isolate needs >= 2 CPUs and a running llama-server")
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = ({cpus[0]}, set(cpus[1:]))  # (llama-server, service)
+        isolate(llama_pid, pinned)
     snac_dir = save_random_snac(SNAC_24KHZ_CONFIG, Path(tempfile.mkdtemp(prefix="snac-24k-")))
     recorder = TokenRecorder()
     settings = service_settings(
@@ -171,6 +212,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     server = ServerThread(create_app(settings, deps_factory(wrap_token_source=recorder.wrap)))
     server.start()
+    if pinned is not None:  # threads started since (uvicorn, torch) inherit; make sure
+        isolate(llama_pid or 0, pinned)
     scheduler = server.app.state.deps.scheduler
     decoder = scheduler.backend.decoder
     timed = TimedBackend(scheduler.backend)
@@ -209,6 +252,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     ):
                         runs[key].append(value * 1000)
                 rows[endpoint] = runs
+        if pinned is not None:  # every thread, including the SNAC worker, stayed pinned
+            check_pinned(llama_pid or 0, pinned[0])
+            check_pinned(os.getpid(), pinned[1])
     finally:
         server.stop()
         servers.stop_all()
@@ -228,6 +274,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     main = results[0]
     return {
         **{k: main[k] for k in ("ttfa_ms", "lm_ms", "decode_ms", "overhead_ms")},
+        "isolated_cores": pinned is not None,
+        "llama_cpus": sorted(pinned[0]) if pinned else None,
+        "service_cpus": sorted(pinned[1]) if pinned else None,
         "endpoints": results,
         "runs": args.runs,
         "torch_threads": args.threads,
@@ -246,6 +295,13 @@ def main() -> None:
         default=None,
         help="Python's GIL switch interval in seconds (default: left as the service sets it)",
     )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=len(os.sched_getaffinity(0)) >= 2,
+        help="pin llama-server to one CPU and the service to the others "
+        "(default: on with >= 2 CPUs; --no-isolate shares all CPUs)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result = measure(args)
@@ -254,7 +310,13 @@ def main() -> None:
         return
     print(
         f"service overhead: median of {args.runs} runs, first chunk = "
-        f"{result['first_chunk_frames']} frames, torch threads {args.threads}"
+        f"{result['first_chunk_frames']} frames, torch threads {args.threads}, "
+        + (
+            f"isolated cores (llama-server on CPU {result['llama_cpus']}, "
+            f"service on CPU {result['service_cpus']})"
+            if result["isolated_cores"]
+            else "shared cores"
+        )
     )
     print(
         f"{'endpoint':<10} {'ttfa_ms':>8} {'lm_ms':>8} {'decode_ms':>10} {'overhead_ms':>12} "

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.support.fake_backend import WORD_S, FakeTextToSpeech
+from tests.support.sessions import speak
 from unmute import metrics as mt
 from unmute.base import BackendError, RetryPolicy, prepare_text_for_tts
 from unmute.tts import (
@@ -17,14 +18,6 @@ from unmute.tts import (
     TTSErrorMessage,
     TTSTextMessage,
 )
-
-
-async def speak(tts: FakeTextToSpeech, text: str) -> list[object]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
 
 
 def test_fake_backend_satisfies_the_protocol() -> None:

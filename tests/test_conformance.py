@@ -12,6 +12,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from tests.support.sessions import speak
 from unmute import registry
 from unmute.tts import (
     SAMPLE_RATE,
@@ -45,14 +46,6 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 def make(backend: str) -> TextToSpeech:
     return registry.create_tts(backend)
-
-
-async def speak(tts: TextToSpeech, text: str) -> list[object]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
 
 
 async def test_start_up_connects(backend: str) -> None:

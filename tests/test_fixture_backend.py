@@ -30,10 +30,10 @@ from backends.fixture.replay import (
     FixtureTextToSpeech,
     load_library,
 )
+from tests.support.sessions import speak
 from unmute import registry
 from unmute.tts import (
     OutputMessage,
-    TextToSpeech,
     TTSAudioMessage,
     TTSClientEosMessage,
     TTSErrorMessage,
@@ -74,14 +74,6 @@ def fixture_dir(tmp_path: Path, *sessions: RecordedSession) -> Path:
     directory = tmp_path / "fixtures"
     write_fixture_file(directory / "test.msgpack", list(sessions))
     return directory
-
-
-async def speak(tts: TextToSpeech, text: str) -> list[OutputMessage]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
 
 
 def as_comparable(messages: list[OutputMessage]) -> list[tuple[str, Any]]:

@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 from backends.orpheus import AUTO_PRIORITY, VOICES, backend, prewarm
 from backends.orpheus.client import OrpheusAuthError, OrpheusTextToSpeech
 from backends.orpheus.settings import OrpheusClientSettings, load_client_settings
+from tests.support.sessions import speak
 from unmute import metrics as mt
 from unmute import registry
 from unmute.base import BackendError
@@ -34,7 +35,6 @@ from unmute.settings import SettingsError
 from unmute.tts import (
     OutputMessage,
     TTSAudioMessage,
-    TTSClientEosMessage,
     TTSErrorMessage,
     TTSTextMessage,
 )
@@ -166,14 +166,6 @@ def settings(url: str, **overrides: Any) -> OrpheusClientSettings:
     }
     values.update(overrides)
     return OrpheusClientSettings(**values)
-
-
-async def run_session(tts: OrpheusTextToSpeech, text: str) -> list[OutputMessage]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
 
 
 def audio_chunks(messages: list[OutputMessage]) -> list[TTSAudioMessage]:
@@ -310,7 +302,7 @@ def test_modal_key_without_secret_is_a_clear_error_without_the_value(
 async def test_speaks_words_sent_one_by_one_and_yields_audio_and_word_timings() -> None:
     async with fake_service() as (url, fake):
         tts = OrpheusTextToSpeech("leo", settings=settings(url))
-        messages = await run_session(tts, "Hello from unmute.")
+        messages = await speak(tts, "Hello from unmute.")
     assert fake.words == ["Hello", "from", "unmute."] and fake.eos
     assert [m.text for m in messages if isinstance(m, TTSTextMessage)] == fake.words
     chunks = audio_chunks(messages)
@@ -325,7 +317,7 @@ async def test_speaks_words_sent_one_by_one_and_yields_audio_and_word_timings() 
 async def test_sends_the_key_and_modal_proxy_headers_when_set() -> None:
     async with fake_service(fake=Fake(api_key=API_KEY)) as (url, fake):
         config = settings(url, api_key=API_KEY, modal_key=MODAL_KEY, modal_secret=MODAL_SECRET)
-        await run_session(OrpheusTextToSpeech(settings=config), "hi")
+        await speak(OrpheusTextToSpeech(settings=config), "hi")
     headers = fake.requests[0].headers
     assert headers["Authorization"] == f"Bearer {API_KEY}"
     assert headers["kyutai-api-key"] == API_KEY
@@ -334,7 +326,7 @@ async def test_sends_the_key_and_modal_proxy_headers_when_set() -> None:
 
 async def test_sends_no_credential_headers_when_none_are_set() -> None:
     async with fake_service() as (url, fake):
-        await run_session(OrpheusTextToSpeech(settings=settings(url)), "hi")
+        await speak(OrpheusTextToSpeech(settings=settings(url)), "hi")
     headers = fake.requests[0].headers
     assert all(name not in headers for name in ("Authorization", "kyutai-api-key", "Modal-Key"))
 
@@ -344,7 +336,7 @@ async def test_metrics_report_time_to_first_audio_audio_seconds_and_retries() ->
     mt.add_metrics_listener(seen.append)
     try:
         async with fake_service(fake=Fake(refuse_status=[503])) as (url, _):
-            await run_session(OrpheusTextToSpeech(settings=settings(url)), "one two")
+            await speak(OrpheusTextToSpeech(settings=settings(url)), "one two")
     finally:
         mt.remove_metrics_listener(seen.append)
     (metrics,) = seen
@@ -394,7 +386,7 @@ async def test_service_not_up_within_the_budget_fails_clearly_at_the_budget() ->
 async def test_http_5xx_during_a_modal_cold_start_is_retried(status: int) -> None:
     async with fake_service(fake=Fake(refuse_status=[status, status])) as (url, fake):
         tts = OrpheusTextToSpeech(settings=settings(url))
-        messages = await run_session(tts, "hello")
+        messages = await speak(tts, "hello")
     assert fake.connections == 3 and tts.metrics.retries == 2
     assert len(audio_chunks(messages)) == 1 and errors(messages) == []
 
@@ -418,7 +410,7 @@ def refuse_channels(times: int | None) -> Handler:
 async def test_no_free_channels_is_retried_then_succeeds() -> None:
     async with fake_service(refuse_channels(2)) as (url, fake):
         tts = OrpheusTextToSpeech(settings=settings(url))
-        messages = await run_session(tts, "hello there")
+        messages = await speak(tts, "hello there")
     assert fake.connections == 3 and tts.metrics.retries == 2
     assert len(audio_chunks(messages)) == 2 and errors(messages) == []
 
@@ -447,7 +439,7 @@ async def test_a_stalled_handshake_times_out_per_attempt_and_is_retried() -> Non
 
     async with fake_service(stall_once) as (url, fake):
         tts = OrpheusTextToSpeech(settings=settings(url, ws_connect_timeout_s=0.3))
-        messages = await run_session(tts, "hi")
+        messages = await speak(tts, "hi")
     assert fake.connections == 2 and tts.metrics.retries == 1 and errors(messages) == []
 
 
@@ -498,7 +490,7 @@ async def test_secrets_appear_in_no_log_repr_or_error(caplog: pytest.LogCaptureF
         config = settings(url, **config_args)
         texts += [repr(config), str(config), config.model_dump_json()]
         tts = OrpheusTextToSpeech(settings=config)
-        await run_session(tts, "hello")
+        await speak(tts, "hello")
         texts.append(repr(tts.metrics))
     async with fake_service(fake=Fake(api_key="another-key")) as (url, _):
         with pytest.raises(OrpheusAuthError) as caught:
@@ -533,7 +525,7 @@ async def test_connection_dropped_after_audio_ends_with_an_error_and_no_retry() 
 
     async with fake_service(drop) as (url, fake):
         tts = OrpheusTextToSpeech(settings=settings(url))
-        messages = await run_session(tts, "one two three")
+        messages = await speak(tts, "one two three")
     assert fake.connections == 1 and tts.metrics.retries == 0
     assert len(audio_chunks(messages)) == 2
     assert isinstance(messages[-1], TTSErrorMessage)
@@ -551,7 +543,7 @@ async def test_service_error_after_audio_ends_the_stream_with_its_message() -> N
 
     async with fake_service(fail) as (url, fake):
         tts = OrpheusTextToSpeech(settings=settings(url))
-        messages = await run_session(tts, "one two")
+        messages = await speak(tts, "one two")
     assert fake.connections == 1
     assert len(audio_chunks(messages)) == 1
     assert (
@@ -578,7 +570,7 @@ async def test_service_closing_normally_before_eos_is_an_error() -> None:
 
 async def test_empty_text_ends_cleanly_without_audio() -> None:
     async with fake_service() as (url, fake):
-        messages = await run_session(OrpheusTextToSpeech(settings=settings(url)), "")
+        messages = await speak(OrpheusTextToSpeech(settings=settings(url)), "")
     assert messages == [] and fake.eos
 
 

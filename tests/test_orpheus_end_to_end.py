@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
+from tests.support.sessions import speak
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
@@ -38,8 +40,6 @@ from unmute.cli import CollectingSink
 from unmute.orchestrator import Orchestrator
 from unmute.tts import (
     SAMPLE_RATE,
-    OutputMessage,
-    TextToSpeech,
     TTSAudioMessage,
     TTSClientEosMessage,
     TTSErrorMessage,
@@ -90,14 +90,6 @@ def client(server: ServerThread, **overrides: Any) -> OrpheusTextToSpeech:
     values.update(overrides)
     voice = values.pop("voice", None)
     return OrpheusTextToSpeech(voice, settings=OrpheusClientSettings(**values))
-
-
-async def speak(tts: TextToSpeech, text: str) -> list[OutputMessage]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
 
 
 async def wait_until(predicate: Callable[[], bool], within_s: float = 2.0) -> None:

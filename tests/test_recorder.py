@@ -26,6 +26,7 @@ from backends.fixture.recorder import (
     record_session,
 )
 from backends.fixture.replay import FixtureTextToSpeech
+from tests.support.sessions import speak
 from unmute.tts import (
     OutputMessage,
     TextToSpeech,
@@ -97,14 +98,6 @@ def comparable(messages: list[OutputMessage]) -> list[tuple[str, Any]]:
     return out
 
 
-async def drive(tts: TextToSpeech, text: str) -> list[OutputMessage]:
-    await tts.start_up()
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-    return [message async for message in tts]
-
-
 def test_recorder_is_a_text_to_speech() -> None:
     assert isinstance(RecordingTextToSpeech(ScriptedTTS()), TextToSpeech)
 
@@ -114,16 +107,16 @@ async def test_recorded_session_replays_identically_through_the_fixture_backend(
 ) -> None:
     path = tmp_path / "rec.msgpack"
     recorder = RecordingTextToSpeech(ScriptedTTS(chunk_delay_s=0.01))
-    original = await drive(recorder, "Hello from the recorder.")
+    original = await speak(recorder, "Hello from the recorder.")
     recorder.save(path)
-    replayed = await drive(FixtureTextToSpeech(fixture_dir=path, pace="fast"), recorder.text)
+    replayed = await speak(FixtureTextToSpeech(fixture_dir=path, pace="fast"), recorder.text)
     assert comparable(replayed) == comparable(original)
     assert len(original) == 8
 
 
 async def test_recorder_records_text_backend_voice_and_ordered_relative_times() -> None:
     recorder = RecordingTextToSpeech(ScriptedTTS(chunk_delay_s=0.02))
-    await drive(recorder, "one  two three")
+    await speak(recorder, "one  two three")
     session = recorder.session()
     assert (session.backend, session.voice, session.text) == ("scripted", "robot", "one two three")
     assert isinstance(session.events[0], ReadyEvent)
@@ -137,7 +130,7 @@ async def test_recorder_records_text_backend_voice_and_ordered_relative_times() 
 
 async def test_recorder_labels_override_the_wrapped_attributes() -> None:
     recorder = RecordingTextToSpeech(ScriptedTTS(), backend="espeak", voice="en-us")
-    await drive(recorder, "hi")
+    await speak(recorder, "hi")
     assert (recorder.session().backend, recorder.session().voice) == ("espeak", "en-us")
 
 
@@ -176,10 +169,10 @@ async def test_recorder_forwards_text_messages_and_eos() -> None:
 async def test_recorded_error_replays_as_an_error_message(tmp_path: Path) -> None:
     path = tmp_path / "rec.msgpack"
     recorder = RecordingTextToSpeech(ScriptedTTS(fail_on="boom"), path=path)
-    original = await drive(recorder, "say boom now")
+    original = await speak(recorder, "say boom now")
     assert isinstance(original[-1], TTSErrorMessage)
     assert isinstance(read_fixture_file(path)[0].events[-1], ErrorEvent)
-    replayed = await drive(FixtureTextToSpeech(fixture_dir=path, pace="fast"), "say boom now")
+    replayed = await speak(FixtureTextToSpeech(fixture_dir=path, pace="fast"), "say boom now")
     assert comparable(replayed[:-1]) == comparable(original[:-1])
     assert isinstance(replayed[-1], TTSErrorMessage)
     assert replayed[-1].message == "fixture: scripted: cannot say 'boom'"
@@ -188,7 +181,7 @@ async def test_recorded_error_replays_as_an_error_message(tmp_path: Path) -> Non
 async def test_recorder_with_a_path_saves_at_the_end_of_the_stream(tmp_path: Path) -> None:
     path = tmp_path / "auto.msgpack"
     recorder = RecordingTextToSpeech(ScriptedTTS(), path=path)
-    await drive(recorder, "saved at the end")
+    await speak(recorder, "saved at the end")
     assert recorder.saved_to == path
     assert [s.text for s in read_fixture_file(path)] == ["saved at the end"]
 

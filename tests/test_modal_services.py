@@ -45,14 +45,17 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_python(code: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+def run_python(
+    args: Sequence[str], env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with `args` in the repository root, capturing text output."""
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, *args],
         cwd=ROOT,
         env=dict(env),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -223,7 +226,7 @@ def test_each_image_installs_what_its_container_imports(
 ) -> None:
     from importlib.metadata import packages_distributions
 
-    result = run_python(IMPORTED.format(runtime=runtime), clean_env(tmp_path))
+    result = run_python(["-c", IMPORTED.format(runtime=runtime)], clean_env(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     # Modules the container loads that our own code imports (third-party packages'
     # optional imports of whatever is installed here are not the image's business).
@@ -290,7 +293,7 @@ print(json.dumps({
 
 def declared(home: Path, **env: str) -> dict[str, Any]:
     """What the two modules declare, imported in a clean process with no network."""
-    result = run_python(DECLARED, clean_env(home, **env))
+    result = run_python(["-c", DECLARED], clean_env(home, **env))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -462,15 +465,7 @@ def test_one_token_half_in_the_environment_is_not_enough(tmp_path: Path) -> None
 
 
 def test_dry_run_prints_the_plan_offline(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "deploy_orpheus_modal.py", "--dry-run"],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["deploy_orpheus_modal.py", "--dry-run"], clean_env(tmp_path), timeout=60)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "modal deploy -m modal_services.orpheus_llama_modal" in out
@@ -490,15 +485,7 @@ def test_unmute_tts_deploy_is_registered(
 
 
 def test_missing_token_is_a_clear_error_and_nothing_is_attempted(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "deploy_orpheus_modal.py"],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["deploy_orpheus_modal.py"], clean_env(tmp_path), timeout=60)
     assert result.returncode == 2
     assert "no Modal credentials found" in result.stderr
     assert "modal token new" in result.stderr
@@ -743,15 +730,7 @@ def test_test_commands_cover_health_speech_and_both_websockets() -> None:
 
 
 def test_bench_live_stops_with_a_clear_message_without_a_deployment(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/live.py"],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["bench/live.py"], clean_env(tmp_path), timeout=60)
     assert result.returncode == 2
     assert "ORPHEUS_FASTAPI_URL" in result.stderr
     assert "unmute-tts deploy" in result.stderr
@@ -782,26 +761,8 @@ def test_bench_percentiles_interpolate_between_ranks() -> None:
 
 
 def run_live_tests(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "live",
-            "tests/live",
-            "-rs",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    args = ["-m", "pytest", "-m", "live", "tests/live", "-rs", "-q", "-p", "no:cacheprovider"]
+    return run_python(args, env, timeout=300)
 
 
 def test_live_tests_skip_with_the_reason_without_a_deployment(tmp_path: Path) -> None:
@@ -1012,14 +973,8 @@ def test_tts_container_serves_speech_on_dependencies_built_at_enter(
 
 def test_bench_live_measures_a_local_service(tmp_path: Path, local_service: str) -> None:
     env = clean_env(tmp_path, ORPHEUS_FASTAPI_URL=local_service, ORPHEUS_API_KEY="live-key")
-    result = subprocess.run(
-        [sys.executable, "bench/live.py", "--sessions", "1,4", "--rounds", "2", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_python(
+        ["bench/live.py", "--sessions", "1,4", "--rounds", "2", "--json"], env, timeout=120
     )
     report = json.loads(result.stdout)
     assert [level["sessions"] for level in report["levels"]] == [1, 4]

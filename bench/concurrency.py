@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from orpheus_service.app import create_app  # noqa: E402
-from orpheus_service.llama_server import find_llama_server_binary  # noqa: E402
-from orpheus_service.wiring import deps_factory  # noqa: E402
+from orpheus_service.api.app import create_app  # noqa: E402
+from orpheus_service.llama.server import find_llama_server_binary  # noqa: E402
+from orpheus_service.api.wiring import deps_factory  # noqa: E402
 from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir  # noqa: E402
 from tests.support.service_support import (  # noqa: E402
     ServerThread,

@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from backends.orpheus.settings import load_client_settings
-    from unmute.settings import SettingsError
+    from unmute.tts.settings import SettingsError
 
     try:
         settings = load_client_settings()

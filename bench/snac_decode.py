@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
 
 from snac import SNAC  # noqa: E402
 
-from orpheus_service.snac_decoder import SnacStreamDecoder  # noqa: E402
-from orpheus_service.tokens import Frame  # noqa: E402
+from orpheus_service.snac.decoder import SnacStreamDecoder  # noqa: E402
+from orpheus_service.engine.tokens import Frame  # noqa: E402
 from tests.support.snac_models import SNAC_24KHZ_CONFIG, random_snac  # noqa: E402
 
 SAMPLE_RATE = 24000

@@ -20,7 +20,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orpheus_service.llama_server import LlamaServerConfig, build_llama_server_command
+from orpheus_service.llama.server import LlamaServerConfig, build_llama_server_command
 
 ENV_PREFIX = "ORPHEUS_MODAL_"
 
@@ -224,7 +224,7 @@ class ModalDeployConfig(BaseSettings):
     @classmethod
     def load(cls, **overrides: Any) -> ModalDeployConfig:
         """Read the settings; an invalid value raises `SettingsError` naming the variable."""
-        from unmute.settings import load_settings
+        from unmute.tts.settings import load_settings
 
         return load_settings(cls, **overrides)
 

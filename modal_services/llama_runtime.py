@@ -5,7 +5,7 @@
   put it there), then committed so later containers see it.
 - `start_llama_server`: writes the llama key to a file (kept out of `ps`), starts
   llama-server with the command of `config.llama_server_command` through
-  `orpheus_service.llama_server.LlamaServerProcess` (the runner the local tests use),
+  `orpheus_service.llama.server.LlamaServerProcess` (the runner the local tests use),
   copies its output to the container's stdout (Modal logs), and returns once
   `/health` answers 200.
 """
@@ -24,7 +24,7 @@ from modal_services.config import (
     ModalDeployConfig,
     llama_server_config,
 )
-from orpheus_service.llama_server import LlamaServerProcess
+from orpheus_service.llama.server import LlamaServerProcess
 
 LLAMA_LOG = Path("/tmp/llama-server.log")
 

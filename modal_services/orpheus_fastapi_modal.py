@@ -6,7 +6,7 @@
   at image build time into `snac_dir` (ORPHEUS_SNAC_MODEL points there), so no
   container and no request ever fetches them.
 - `@modal.enter()` builds the service's dependencies once per container with the
-  service's own factory (`orpheus_service.wiring.build_deps`: SNAC loaded onto the
+  service's own factory (`orpheus_service.api.wiring.build_deps`: SNAC loaded onto the
   GPU and warmed up, decode batching scheduler, pooled llama client);
   `@modal.asgi_app()` serves the same `create_app` that `unmute-tts serve` runs, on
   them.

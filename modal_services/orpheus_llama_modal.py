@@ -8,7 +8,7 @@
   `download_model`, which the deploy runs; the server does the same on a cold start
   if the file is missing) and read from there by every container afterwards.
 - `serve` is a `@modal.web_server`: it starts llama-server with the command line of
-  `orpheus_service.llama_server.build_llama_server_command` (the builder the local
+  `orpheus_service.llama.server.build_llama_server_command` (the builder the local
   tests run) for `config.llama_server_config`: all layers on the GPU (`-ngl 999`),
   `parallel_slots` slots with `ctx_per_slot` tokens each, and the Secret's
   ORPHEUS_LLAMA_API_KEY in `--api-key-file` once the service can send it

@@ -4,7 +4,7 @@
   ORPHEUS_SNAC_MODEL to the baked weights; the Modal Secret adds
   ORPHEUS_LLAMA_ENDPOINT, ORPHEUS_API_KEY and ORPHEUS_LLAMA_API_KEY, the key
   llama-server is started with).
-- `build_service_deps`: `orpheus_service.wiring.build_deps`, the service's own
+- `build_service_deps`: `orpheus_service.api.wiring.build_deps`, the service's own
   factory: loads SNAC on the GPU and warms it up, starts the decode batching
   scheduler, opens the pooled llama-server client. The Modal class awaits it in
   `@modal.enter()`, on the event loop that then serves every request, so this
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from orpheus_service.app import ServiceDeps, create_app
-from orpheus_service.service_metrics import ServiceMetrics
+from orpheus_service.api.app import ServiceDeps, create_app
+from orpheus_service.api.metrics import ServiceMetrics
 from orpheus_service.settings import OrpheusSettings
-from orpheus_service.wiring import build_deps
+from orpheus_service.api.wiring import build_deps
 
 
 def load_service_settings() -> OrpheusSettings:

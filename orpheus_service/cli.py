@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unmute.extras import require_extra
+from unmute.tts.extras import require_extra
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -17,9 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn = require_extra("uvicorn", "service", feature="unmute-tts serve")
     require_extra("torch", "service", feature="unmute-tts serve")
 
-    from orpheus_service.app import create_app
+    from orpheus_service.api.app import create_app
     from orpheus_service.settings import OrpheusSettings
-    from orpheus_service.wiring import deps_factory
+    from orpheus_service.api.wiring import deps_factory
 
     overrides: dict[str, Any] = {}
     for flag, field in (

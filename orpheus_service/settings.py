@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orpheus_service.llama_client import SamplingOverrides
-from orpheus_service.prompt import ALL_VOICES, check_voice
+from orpheus_service.llama.client import SamplingOverrides
+from orpheus_service.engine.prompt import ALL_VOICES, check_voice
 
 ENV_PREFIX = "ORPHEUS_"
 SUPPORTED_SAMPLE_RATE = 24000
@@ -183,8 +183,8 @@ class OrpheusSettings(BaseSettings):
 
     @classmethod
     def load(cls, **overrides: Any) -> OrpheusSettings:
-        """Read the settings, raising `unmute.settings.SettingsError` naming the variable."""
-        from unmute.settings import load_settings
+        """Read the settings, raising `unmute.tts.settings.SettingsError` naming the variable."""
+        from unmute.tts.settings import load_settings
 
         return load_settings(cls, **overrides)
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 SECTIONS: list[tuple[str, str]] = [
-    ("Library (the Orchestrator and CLI)", "unmute.settings:TTSSettings"),
+    ("Library (the Orchestrator and CLI)", "unmute.tts.settings:TTSSettings"),
     ("`fixture` backend", "backends.fixture.replay:FixtureSettings"),
     ("`orpheus` backend", "backends.orpheus.settings:OrpheusClientSettings"),
     ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),

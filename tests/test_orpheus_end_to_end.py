@@ -30,15 +30,15 @@ from backends.fixture.format import AudioEvent, TextEvent
 from backends.fixture.recorder import record_fixtures_async
 from backends.orpheus.client import OrpheusAuthError, OrpheusTextToSpeech
 from backends.orpheus.settings import OrpheusClientSettings
-from orpheus_service.app import ServiceDeps, create_app
-from orpheus_service.llama_server import LlamaServerProcess, free_port
+from orpheus_service.api.app import ServiceDeps, create_app
+from orpheus_service.llama.server import LlamaServerProcess, free_port
 from orpheus_service.settings import OrpheusSettings
 from tests.support.service_support import FakeEngine, ServerThread, llama_ok
-from unmute import registry
-from unmute.base import BackendError
-from unmute.cli import CollectingSink
-from unmute.orchestrator import Orchestrator
-from unmute.tts import (
+from unmute.tts import registry
+from unmute.tts.base import BackendError
+from unmute.tts.cli import CollectingSink
+from unmute.tts.orchestrator import Orchestrator
+from unmute.tts.protocol import (
     SAMPLE_RATE,
     TTSAudioMessage,
     TTSClientEosMessage,
@@ -303,7 +303,7 @@ def test_unmute_tts_say_works_against_unmute_tts_serve(
         for name, value in os.environ.items()
         if not name.startswith(("ORPHEUS_", "UNMUTE_"))
     }
-    cli = [sys.executable, "-m", "unmute.cli"]
+    cli = [sys.executable, "-m", "unmute.tts.cli"]
     serve_env = {
         **env,
         "ORPHEUS_LLAMA_ENDPOINT": llama_orpheus_server.base_url,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from unmute.extras import install_hint, missing_modules, require_extra
-from unmute.registry import BackendSpec
-from unmute.tts import TextToSpeech
+from unmute.tts.extras import install_hint, missing_modules, require_extra
+from unmute.tts.registry import BackendSpec
+from unmute.tts.protocol import TextToSpeech
 
 logger = logging.getLogger(__name__)
 

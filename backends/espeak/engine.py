@@ -24,7 +24,7 @@ import espeakng_loader  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 import numpy.typing as npt
 
-from unmute.base import BackendError
+from unmute.tts.base import BackendError
 
 DEFAULT_VOICE: Final = "en-us"
 """The voice used when none is asked for."""

@@ -20,8 +20,8 @@ import numpy as np
 import soxr  # pyright: ignore[reportMissingTypeStubs]
 
 from backends.espeak.engine import DEFAULT_VOICE, EspeakEngine, SynthChunk
-from unmute.base import BaseTextToSpeech, RetryPolicy
-from unmute.tts import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
+from unmute.tts.base import BaseTextToSpeech, RetryPolicy
+from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
 
 _SENTENCE_END: Final = frozenset(".!?…。！？")
 _CLAUSE_END: Final = frozenset(",;:—，、；：")

@@ -44,8 +44,8 @@ from backends.orpheus.settings import (
     load_client_settings,
     redact,
 )
-from unmute.base import BackendError, BaseTextToSpeech, RetryableError, RetryPolicy
-from unmute.tts import TTSAudioMessage, TTSTextMessage
+from unmute.tts.base import BackendError, BaseTextToSpeech, RetryableError, RetryPolicy
+from unmute.tts.protocol import TTSAudioMessage, TTSTextMessage
 
 logger = logging.getLogger(__name__)
 

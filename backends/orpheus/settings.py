@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from unmute.base import RetryPolicy
-from unmute.settings import SettingsError, TTSSettings, load_settings
+from unmute.tts.base import RetryPolicy
+from unmute.tts.settings import SettingsError, TTSSettings, load_settings
 
 ENV_PREFIX: Final = "ORPHEUS_"
 STREAMING_PATH: Final = "/api/tts_streaming"
@@ -193,7 +193,7 @@ def _masked_url(value: object) -> str:
 def load_client_settings(**overrides: Any) -> OrpheusClientSettings:
     """Read the settings from the environment; SettingsError names a bad variable.
 
-    Like `unmute.settings.load_settings`, but the value quoted in the message never
+    Like `unmute.tts.settings.load_settings`, but the value quoted in the message never
     shows a secret (a password inside the URL is masked).
     """
     try:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backends.orpheus.settings import OrpheusClientSettings, load_client_settings
-from unmute.settings import SettingsError
+from unmute.tts.settings import SettingsError
 
 COLD_START_TIMEOUT_S = 900.0
 """A first request may wait for both containers to start (model load included)."""

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.live.conftest import LiveService
-from unmute.cli import CollectingSink
-from unmute.orchestrator import Orchestrator
+from unmute.tts.cli import CollectingSink
+from unmute.tts.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.live
 

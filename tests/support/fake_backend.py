@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from unmute.base import BaseTextToSpeech, RetryableError, RetryPolicy
-from unmute.tts import SAMPLE_RATE, TTSAudioMessage, TTSTextMessage
+from unmute.tts.base import BaseTextToSpeech, RetryableError, RetryPolicy
+from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage, TTSTextMessage
 
 WORD_S = 0.1
 CHUNKS_PER_WORD = 2

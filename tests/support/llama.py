@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orpheus_service.llama_client import LlamaClient
-from orpheus_service.llama_server import LlamaServerConfig, LlamaServerProcess
+from orpheus_service.llama.client import LlamaClient
+from orpheus_service.llama.server import LlamaServerConfig, LlamaServerProcess
 from tests.support import tiny_gguf
 from tests.support.tiny_gguf import CustomTokenType, write_tiny_gguf
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from orpheus_service.llama_client import LlamaClient
-from orpheus_service.llama_server import (
+from orpheus_service.llama.client import LlamaClient
+from orpheus_service.llama.server import (
     LlamaServerNotFoundError,
     LlamaServerProcess,
     find_llama_server_binary,

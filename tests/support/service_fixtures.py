@@ -34,8 +34,8 @@ def snac_24khz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def real_service(small_snac_dir: Path) -> Iterator[RealService]:
     """Start the app on its real dependencies against `llama_url`."""
-    from orpheus_service.app import create_app
-    from orpheus_service.wiring import deps_factory
+    from orpheus_service.api.app import create_app
+    from orpheus_service.api.wiring import deps_factory
 
     started: list[ServerThread] = []
 

@@ -14,7 +14,7 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
-from orpheus_service.engine import (
+from orpheus_service.engine.pipeline import (
     SAMPLE_RATE,
     AudioChunk,
     EngineEvent,
@@ -22,10 +22,10 @@ from orpheus_service.engine import (
     SegmentDone,
     WordTiming,
 )
-from orpheus_service.llama_client import SamplingOverrides
-from orpheus_service.prompt import check_voice
+from orpheus_service.llama.client import SamplingOverrides
+from orpheus_service.engine.prompt import check_voice
 from orpheus_service.settings import OrpheusSettings
-from orpheus_service.tokens import TokenStats
+from orpheus_service.engine.tokens import TokenStats
 
 T = TypeVar("T")
 
@@ -205,7 +205,7 @@ def service_settings(**overrides: Any) -> OrpheusSettings:
 
 def start_fake_service(engine: FakeEngine | None = None, **settings: Any) -> ServerThread:
     """The real app on a FakeEngine, served by uvicorn in a thread."""
-    from orpheus_service.app import ServiceDeps, create_app
+    from orpheus_service.api.app import ServiceDeps, create_app
 
     app = create_app(
         service_settings(**settings),

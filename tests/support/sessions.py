@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unmute.tts import OutputMessage, TextToSpeech, TTSClientEosMessage
+from unmute.tts.protocol import OutputMessage, TextToSpeech, TTSClientEosMessage
 
 
 async def speak(tts: TextToSpeech, text: str) -> list[OutputMessage]:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from snac import SNAC
 
-from orpheus_service.snac_loading import CONFIG_FILE, WEIGHTS_FILE, load_snac
+from orpheus_service.snac.loading import CONFIG_FILE, WEIGHTS_FILE, load_snac
 
 SNAC_24KHZ_CONFIG: dict[str, Any] = {
     "sampling_rate": 24000,

@@ -1,0 +1,1 @@
+"""The FastAPI service: app, sessions, auth, metrics, encoding and the routes."""

@@ -1,0 +1,253 @@
+"""OpenAI-compatible HTTP endpoints: speech (audio or SSE), raw PCM stream, voices, models."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Literal, cast
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, AudioPipeline, ResponseFormat
+from orpheus_service.engine.pipeline import AudioChunk, EngineEvent
+from orpheus_service.engine.prompt import ALL_VOICES, UnknownVoiceError, check_voice, clean_text
+from orpheus_service.api.responses import LiveStreamingResponse, error_body, error_response
+from orpheus_service.api.sessions import Outcome, ServiceContext, ServiceError, Session
+
+MODEL_IDS = ("orpheus", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+"""Model names accepted (any name is accepted; these are listed by /v1/models)."""
+
+
+class VoiceRef(BaseModel):
+    """OpenAI's custom-voice object: `{"id": "tara"}`."""
+
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """The body of POST /v1/audio/speech (OpenAI's fields; unknown fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = "orpheus"
+    input: str
+    voice: str | VoiceRef | None = None
+    response_format: ResponseFormat = "mp3"
+    speed: float = Field(default=1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = None
+    """Accepted for compatibility; Orpheus takes emotion tags inside the input instead."""
+
+
+def get_context(conn: HTTPConnection) -> ServiceContext:
+    """The ServiceContext of the app serving `conn`."""
+    return cast(ServiceContext, conn.app.state.orpheus)
+
+
+def resolve_voice(ctx: ServiceContext, voice: str | VoiceRef | None) -> str:
+    """The canonical voice name, or a 400 ServiceError listing the voices."""
+    name = voice.id if isinstance(voice, VoiceRef) else voice
+    if name is None or not name.strip():
+        return ctx.settings.default_voice
+    try:
+        return check_voice(name)
+    except UnknownVoiceError as exc:
+        raise ServiceError(400, "unknown_voice", str(exc)) from None
+
+
+def check_input(ctx: ServiceContext, text: str) -> str:
+    """The text to speak, or a 400 ServiceError (empty, or over the limit)."""
+    limit = ctx.settings.max_input_chars
+    if len(text) > limit:
+        raise ServiceError(
+            400,
+            "input_too_long",
+            f"input is {len(text)} characters long; the limit is {limit} (ORPHEUS_MAX_INPUT_CHARS)",
+        )
+    if not clean_text(text):
+        raise ServiceError(400, "empty_input", "input is empty: there is nothing to speak")
+    return text
+
+
+async def _wait_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _first_audio(events: AsyncIterator[EngineEvent], request: Request) -> AudioChunk | None:
+    """The first audio chunk (None if the synthesis ends without audio).
+
+    Raises ClientGone if the client disconnects first.
+    """
+
+    async def first() -> AudioChunk | None:
+        async for event in events:
+            if isinstance(event, AudioChunk):
+                return event
+        return None
+
+    getter = asyncio.ensure_future(first())
+    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    try:
+        await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not getter.done():
+            getter.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    if getter.cancelled() or not getter.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await getter
+        raise ClientGone()
+    return getter.result()
+
+
+class ClientGone(Exception):
+    """The HTTP client went away before the response started."""
+
+
+def _sse(payload: dict[str, object]) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+async def speak(
+    request: Request,
+    body: SpeechRequest,
+    *,
+    endpoint: str,
+    response_format: str,
+    stream_format: str,
+) -> Response:
+    """Validate, take a channel, wait for the first audio, then stream the rest."""
+    ctx = get_context(request)
+    text = check_input(ctx, body.input)
+    voice = resolve_voice(ctx, body.voice)
+    session = Session.open(ctx, endpoint)
+    try:
+        pipeline = AudioPipeline(response_format, body.speed)
+    except Exception:
+        await session.close("error")
+        raise
+    outcome: list[Outcome] = ["client_gone"]
+    try:
+        session.start(text, voice)
+        events = session.events()
+        chunk = await _first_audio(events, request)
+    except ClientGone:
+        pipeline.close()
+        await session.close("client_gone")
+        return Response(status_code=499)
+    except BaseException:
+        pipeline.close()
+        await session.close("error")
+        raise
+    if chunk is None:
+        pipeline.close()
+        await session.close("error")
+        raise ServiceError(502, "no_audio", "the synthesis produced no audio")
+    sse = stream_format == "sse"
+
+    def frame(data: bytes) -> bytes:
+        if not sse:
+            return data
+        return _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield frame(pipeline.feed(chunk.pcm))
+            session.audio_sent(chunk.pcm.shape[0])
+            try:
+                async for event in events:
+                    if isinstance(event, AudioChunk):
+                        data = pipeline.feed(event.pcm)
+                        if data:
+                            yield frame(data)
+                        session.audio_sent(event.pcm.shape[0])
+            except ServiceError as exc:
+                outcome[0] = "error"
+                if not sse:
+                    raise
+                yield _sse({"type": "error", **error_body(exc.status, exc.code, exc.message)})
+                return
+            outcome[0] = "done"
+            await session.close("done")  # metrics are in before the client sees the end
+            tail = pipeline.finish()
+            if tail:
+                yield frame(tail)
+            if sse:
+                tokens = len(text.split())
+                stats = session.synthesis.stats if session.synthesis is not None else None
+                output = stats.tokens.tokens if stats is not None else 0
+                yield _sse(
+                    {
+                        "type": "speech.audio.done",
+                        "usage": {
+                            "input_tokens": tokens,
+                            "output_tokens": output,
+                            "total_tokens": tokens + output,
+                        },
+                    }
+                )
+        finally:
+            pipeline.close()
+
+    async def done(client_gone: bool) -> None:
+        await session.close("client_gone" if client_gone and outcome[0] != "done" else outcome[0])
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    media_type = "text/event-stream" if sse else pipeline.media_type
+    return LiveStreamingResponse(chunks(), media_type=media_type, headers=headers, on_done=done)
+
+
+router = APIRouter()
+
+
+@router.post("/v1/audio/speech")
+async def create_speech(request: Request, body: SpeechRequest) -> Response:
+    """OpenAI's speech endpoint: audio streamed as it is synthesized (or SSE events)."""
+    return await speak(
+        request,
+        body,
+        endpoint="speech",
+        response_format=body.response_format,
+        stream_format=body.stream_format,
+    )
+
+
+@router.post("/v1/audio/speech/stream")
+async def stream_speech(request: Request, body: SpeechRequest) -> Response:
+    """Raw 16-bit little-endian mono PCM at 24 kHz, streamed (the seed's endpoint)."""
+    return await speak(
+        request, body, endpoint="speech_stream", response_format="pcm", stream_format="audio"
+    )
+
+
+@router.get("/v1/audio/voices")
+async def list_voices(request: Request) -> dict[str, object]:
+    """Every voice name accepted, and the default."""
+    ctx = get_context(request)
+    return {"voices": list(ALL_VOICES), "default": ctx.settings.default_voice}
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, object]:
+    """Model ids, OpenAI-style."""
+    ctx = get_context(request)
+    ids = [*MODEL_IDS, ctx.settings.model_name]
+    return {
+        "object": "list",
+        "data": [{"id": i, "object": "model", "created": 0, "owned_by": "orpheus"} for i in ids],
+    }
+
+
+def service_error_response(exc: ServiceError) -> Response:
+    """The JSON response for a ServiceError raised before streaming began."""
+    return error_response(exc.status, exc.code, exc.message)

@@ -1,0 +1,1 @@
+"""The Orpheus engine: text to prompts, llama tokens to SNAC frames, frames to audio."""

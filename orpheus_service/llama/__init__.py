@@ -1,0 +1,1 @@
+"""llama.cpp: the streaming /completion client and the llama-server process."""

@@ -1,0 +1,419 @@
+"""OrpheusEngine with a fake token source and fake decoders."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from orpheus_service.engine.pipeline import (
+    AudioChunk,
+    EngineEvent,
+    NoAudioError,
+    OrpheusEngine,
+    SegmentDone,
+    Synthesis,
+    ThreadedFrameDecoder,
+    WordTiming,
+    threaded_decoder_factory,
+)
+from orpheus_service.llama.client import SamplingOverrides
+from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, UnknownVoiceError
+from orpheus_service.engine.tokens import Frame
+
+SAMPLES = 2048
+
+
+def tok(slot: int, code: int) -> int:
+    return 128266 + slot * 4096 + code
+
+
+class SourceError(Exception):
+    """Stands in for LlamaServerError."""
+
+
+@dataclass
+class FakeSource:
+    """Token source: per segment, `frames_per_word` frames per word, then end_of_speech.
+
+    Frame k of request n carries codes (n, k, 0, ...), so audio values tell
+    which request and frame they came from.
+    """
+
+    frames_per_word: int = 1
+    token_delay_s: float = 0.0
+    end: bool = True
+    forever: bool = False
+    fail_after_tokens: int | None = None
+    only_text_tokens: bool = False
+    log: list[tuple[str, int]] = field(default_factory=list[tuple[str, int]])
+    prompts: list[str] = field(default_factory=list[str])
+    closed: list[int] = field(default_factory=list[int])
+    consumed: list[int] = field(default_factory=list[int])
+
+    def __call__(
+        self, prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+    ) -> AsyncIterator[int]:
+        return self._stream(prompt)
+
+    async def _stream(self, prompt: list[PromptPart]) -> AsyncIterator[int]:
+        request = len(self.prompts)
+        text = str(prompt[2]).split(": ", 1)[1]
+        self.prompts.append(text)
+        self.consumed.append(0)
+        self.log.append(("start", request))
+        try:
+            count = 0
+            frames = len(text.split()) * self.frames_per_word
+            k = 0
+            while self.forever or k < frames:
+                for slot in range(7):
+                    code = request if slot == 0 else (k if slot == 1 else 0)
+                    token = 1000 if self.only_text_tokens else tok(slot, code)
+                    if self.fail_after_tokens is not None and count >= self.fail_after_tokens:
+                        raise SourceError("llama-server said no")
+                    if self.token_delay_s:
+                        await asyncio.sleep(self.token_delay_s)
+                    count += 1
+                    self.consumed[request] = count
+                    yield token
+                k += 1
+            if self.end:
+                yield END_OF_SPEECH
+                yield tok(0, 1)  # garbage after the end, never to be read
+                self.consumed[request] = count + 2
+            self.log.append(("end", request))
+        finally:
+            self.closed.append(request)
+
+
+class FakeDecoder:
+    """Async decoder: frame (n, k, ...) -> 2048 samples of n * 1000 + k, one frame late."""
+
+    def __init__(self) -> None:
+        self.pending: list[Frame] = []
+
+    @staticmethod
+    def _pcm(frames: Sequence[Frame]) -> npt.NDArray[np.float32]:
+        return np.concatenate(
+            [np.full(SAMPLES, f[0] * 1000 + f[1], dtype=np.float32) for f in frames]
+        )
+
+    async def decode(self, frames: Sequence[Frame]) -> npt.NDArray[np.float32] | None:
+        self.pending += frames
+        ready, self.pending = self.pending[:-1], self.pending[-1:]
+        return self._pcm(ready) if ready else None
+
+    async def flush(self) -> npt.NDArray[np.float32] | None:
+        ready, self.pending = self.pending, []
+        return self._pcm(ready) if ready else None
+
+
+def make_engine(
+    source: FakeSource, *, lookahead_segments: int = 1, max_tokens: int | None = None
+) -> OrpheusEngine:
+    return OrpheusEngine(
+        source, FakeDecoder, lookahead_segments=lookahead_segments, max_tokens=max_tokens
+    )
+
+
+async def collect(synthesis: Synthesis) -> list[EngineEvent]:
+    async with synthesis:
+        return [event async for event in synthesis]
+
+
+async def words_stream(text: str) -> AsyncIterator[str]:
+    for index, word in enumerate(text.split(" ")):
+        yield word if index == 0 else " " + word
+
+
+def audio_of(events: list[EngineEvent]) -> npt.NDArray[np.float32]:
+    return np.concatenate([e.pcm for e in events if isinstance(e, AudioChunk)])
+
+
+THREE = "One two three. Four five six seven. Eight nine."
+
+
+async def test_audio_comes_out_in_segment_and_frame_order() -> None:
+    source = FakeSource(token_delay_s=0.0005)
+    events = await collect(make_engine(source).synthesize(THREE))
+    expected = [n * 1000 + k for n, words in enumerate([3, 4, 2]) for k in range(words)]
+    assert audio_of(events)[::SAMPLES].tolist() == expected
+
+
+async def test_each_segment_is_flushed_so_no_tail_is_lost() -> None:
+    events = await collect(make_engine(FakeSource(frames_per_word=3)).synthesize(THREE))
+    done = [e for e in events if isinstance(e, SegmentDone)]
+    assert [round(d.duration_s * 24000) for d in done] == [9 * SAMPLES, 12 * SAMPLES, 6 * SAMPLES]
+    assert audio_of(events).shape[0] == 27 * SAMPLES
+
+
+async def test_next_request_starts_while_current_segment_is_consumed() -> None:
+    source = FakeSource()
+    log = source.log
+    async with make_engine(source).synthesize(THREE) as synthesis:
+        async for event in synthesis:
+            if isinstance(event, SegmentDone):
+                log.append(("done", event.segment))
+            await asyncio.sleep(0.01)  # a slow consumer (playback)
+    assert log.index(("start", 1)) < log.index(("done", 0))
+    assert log.index(("start", 2)) < log.index(("done", 1))
+
+
+async def test_lookahead_bounds_requests_ahead_of_the_consumer() -> None:
+    source = FakeSource()
+    text = " ".join(f"Sentence number {i}." for i in range(10))
+    async with make_engine(source, lookahead_segments=1).synthesize(text) as synthesis:
+        await anext(synthesis)
+        await asyncio.sleep(0.05)
+        assert len(source.prompts) == 2
+
+
+async def test_lookahead_zero_runs_requests_one_after_another() -> None:
+    source = FakeSource()
+    log = source.log
+    async with make_engine(source, lookahead_segments=0).synthesize(THREE) as synthesis:
+        async for event in synthesis:
+            if isinstance(event, SegmentDone):
+                log.append(("done", event.segment))
+    assert log.index(("done", 0)) < log.index(("start", 1))
+
+
+async def test_closing_the_synthesis_closes_the_token_stream_and_leaves_no_task() -> None:
+    source = FakeSource(forever=True, token_delay_s=0.001)
+    synthesis = make_engine(source).synthesize("Keep talking forever.")
+    while not isinstance(await anext(synthesis), AudioChunk):
+        pass
+    await synthesis.aclose()
+    assert source.closed == [0]
+    consumed = source.consumed[0]
+    await asyncio.sleep(0.05)
+    assert source.consumed[0] == consumed
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_cancelling_the_consumer_task_closes_the_token_stream() -> None:
+    source = FakeSource(forever=True, token_delay_s=0.001)
+    synthesis = make_engine(source).synthesize("Keep talking forever.")
+    first_audio = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in synthesis:
+            if isinstance(event, AudioChunk):
+                first_audio.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_audio.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.closed == [0]
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_reading_stops_at_end_of_speech() -> None:
+    source = FakeSource()
+    await collect(make_engine(source).synthesize("Just this."))
+    assert source.consumed == [14]  # 2 frames; the token after end_of_speech was never read
+    assert source.closed == [0]
+
+
+async def test_word_timings_are_monotonic_and_do_not_overlap() -> None:
+    text = " ".join(f"Sentence {i} has a few words in it." for i in range(6))
+    events = await collect(make_engine(FakeSource()).synthesize(words_stream(text)))
+    words = [e for e in events if isinstance(e, WordTiming)]
+    assert len(words) == len(text.split())
+    previous_stop = 0.0
+    for word in words:
+        assert previous_stop <= word.start_s <= word.stop_s
+        previous_stop = word.stop_s
+
+
+async def test_each_word_timing_comes_before_the_audio_that_ends_after_it() -> None:
+    text = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
+    events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(text))
+    audio_end = 0.0
+    pending: list[WordTiming] = []
+    for event in events:
+        if isinstance(event, WordTiming):
+            pending.append(event)
+        elif isinstance(event, AudioChunk):
+            audio_end = event.start_s + event.duration_s
+            assert all(w.stop_s <= audio_end + 1e-9 for w in pending)
+            pending = []
+    assert not pending
+    assert audio_end == pytest.approx(audio_of(events).shape[0] / 24000)
+
+
+async def test_word_timings_are_spoken_words_in_order() -> None:
+    events = await collect(make_engine(FakeSource()).synthesize(THREE + " Ha <laugh> ha."))
+    words = [e.word for e in events if isinstance(e, WordTiming)]
+    assert words == (THREE + " Ha <laugh> ha.").split()
+
+
+async def test_three_thousand_word_input_is_spoken_whole() -> None:
+    words = [f"w{i}" for i in range(3000)]
+    text = " ".join(f"{w}." if i % 15 == 14 else w for i, w in enumerate(words))
+    source = FakeSource()
+    synthesis = make_engine(source).synthesize(words_stream(text))
+    events = await collect(synthesis)
+    spoken = [e.word.rstrip(".") for e in events if isinstance(e, WordTiming)]
+    assert spoken == words
+    assert " ".join(source.prompts).replace(".", "").split() == words
+    assert synthesis.stats.segments == len(source.prompts) >= 200
+    assert synthesis.stats.tokens.frames == 3000
+
+
+async def test_segment_without_audio_tokens_raises_no_audio_error() -> None:
+    source = FakeSource(only_text_tokens=True)
+    with pytest.raises(NoAudioError, match="no audio tokens"):
+        await collect(make_engine(source).synthesize("Hello there."))
+
+
+async def test_llama_error_propagates_with_the_segment_named() -> None:
+    source = FakeSource(fail_after_tokens=10)
+    with pytest.raises(SourceError) as info:
+        await collect(make_engine(source).synthesize("Hello there my friend."))
+    assert any("segment 0" in note for note in info.value.__notes__)
+
+
+async def test_text_stream_error_propagates() -> None:
+    async def broken() -> AsyncIterator[str]:
+        yield "Hello."
+        raise ValueError("upstream LLM failed")
+
+    with pytest.raises(ValueError, match="upstream LLM failed"):
+        await collect(make_engine(FakeSource()).synthesize(broken()))
+
+
+async def test_dropped_frames_are_counted() -> None:
+    class BadFirstFrame(FakeSource):
+        async def _stream(self, prompt: list[PromptPart]) -> AsyncIterator[int]:
+            yield tok(0, 4096)
+            for _ in range(6):
+                yield tok(1, 0)  # wrong slot codes, still in the dropped frame
+            async for token in super()._stream(prompt):
+                yield token
+
+    synthesis = make_engine(BadFirstFrame()).synthesize("Hello there.")
+    events = await collect(synthesis)
+    assert synthesis.stats.dropped_frames == 1
+    assert audio_of(events).shape[0] == 2 * SAMPLES
+
+
+async def test_segment_cut_at_max_tokens_is_counted_as_truncated() -> None:
+    source = FakeSource(end=False)
+    synthesis = make_engine(source, max_tokens=14).synthesize("Hello there.")
+    events = await collect(synthesis)
+    assert synthesis.stats.truncated_segments == 1
+    assert [e.truncated for e in events if isinstance(e, SegmentDone)] == [True]
+
+
+async def test_sentence_is_spoken_when_the_text_goes_quiet_before_its_end() -> None:
+    feed: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def deltas() -> AsyncIterator[str]:
+        while (item := await feed.get()) is not None:
+            yield item
+
+    engine = OrpheusEngine(FakeSource(), FakeDecoder, idle_flush_s=0.05)
+    async with engine.synthesize(deltas()) as synthesis:
+        feed.put_nowait("Tell me a long story.")
+        event = await asyncio.wait_for(anext(synthesis), 2)
+        assert event.segment == 0
+        feed.put_nowait(None)
+        rest = [e async for e in synthesis]
+    assert sum(isinstance(e, SegmentDone) for e in rest) == 1
+
+
+async def test_unknown_voice_fails_at_once() -> None:
+    with pytest.raises(UnknownVoiceError):
+        make_engine(FakeSource()).synthesize("Hi.", voice="nobody")
+
+
+async def test_voice_goes_into_the_prompt() -> None:
+    seen: list[list[PromptPart]] = []
+    source = FakeSource()
+
+    def spy(
+        prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
+    ) -> AsyncIterator[int]:
+        seen.append(prompt)
+        return source(prompt)
+
+    await collect(OrpheusEngine(spy, FakeDecoder).synthesize("Hi there.", voice="leo"))
+    assert seen[0][2] == "leo: Hi there."
+
+
+async def test_empty_text_yields_no_events() -> None:
+    source = FakeSource()
+    assert await collect(make_engine(source).synthesize("   ")) == []
+    assert source.prompts == []
+
+
+async def test_stats_count_segments_tokens_and_audio() -> None:
+    synthesis = make_engine(FakeSource()).synthesize(THREE)
+    await collect(synthesis)
+    stats = synthesis.stats
+    assert stats.segments == 3
+    assert stats.tokens.frames == 9
+    assert stats.tokens.audio_tokens == 63
+    assert stats.audio_s == pytest.approx(9 * SAMPLES / 24000)
+    assert stats.time_to_first_audio_s is not None
+
+
+class SyncDecoder:
+    """A synchronous decoder recording the threads it runs on."""
+
+    threads: ClassVar[set[int]] = set()
+
+    def push(self, frame: Frame) -> npt.NDArray[np.float32] | None:
+        SyncDecoder.threads.add(threading.get_ident())
+        return np.zeros(SAMPLES, dtype=np.float32)
+
+    def flush(self) -> npt.NDArray[np.float32] | None:
+        SyncDecoder.threads.add(threading.get_ident())
+        return None
+
+
+async def test_threaded_decoder_runs_off_the_event_loop_thread() -> None:
+    SyncDecoder.threads = set()
+    engine = OrpheusEngine(FakeSource(), threaded_decoder_factory(SyncDecoder))
+    events = await collect(engine.synthesize("Hello there."))
+    assert audio_of(events).shape[0] == 2 * SAMPLES
+    assert SyncDecoder.threads
+    assert threading.get_ident() not in SyncDecoder.threads
+
+
+async def test_threaded_decoder_joins_the_audio_of_a_batch() -> None:
+    decoder = ThreadedFrameDecoder(SyncDecoder())
+    zero: Frame = (0, 0, 0, 0, 0, 0, 0)
+    pcm = await decoder.decode([zero, zero, zero])
+    assert pcm is not None
+    assert pcm.shape == (3 * SAMPLES,)
+
+
+async def test_real_snac_stream_gives_2048_samples_per_frame_per_segment(
+    tmp_path: pathlib.Path,
+) -> None:
+    from orpheus_service.snac.decoder import SnacStreamDecoder
+    from tests.support.snac_models import SMALL_SNAC_CONFIG, random_snac
+
+    decoder = SnacStreamDecoder(random_snac(SMALL_SNAC_CONFIG, tmp_path), noise=False)
+    engine = OrpheusEngine(
+        FakeSource(frames_per_word=2), threaded_decoder_factory(decoder.new_stream)
+    )
+    events = await collect(engine.synthesize(THREE))
+    done = [e for e in events if isinstance(e, SegmentDone)]
+    assert [round(d.duration_s * 24000) for d in done] == [6 * SAMPLES, 8 * SAMPLES, 4 * SAMPLES]
+    pcm = audio_of(events)
+    assert pcm.dtype == np.float32
+    assert pcm.shape == (18 * SAMPLES,)
+    assert np.isfinite(pcm).all()

@@ -1,0 +1,321 @@
+"""The batching decode scheduler: batches across sessions, order within each."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pytest
+
+from orpheus_service.engine.decode_backends import SnacBatchBackend
+from orpheus_service.engine.scheduler import DecodeRequest, DecodeScheduler, Pcm, ScheduledDecoder
+from orpheus_service.engine.tokens import Frame
+
+
+def frame(value: int) -> Frame:
+    return (value, 0, 0, 0, 0, 0, 0)
+
+
+class RecordingBackend:
+    """Returns, per request, the first codes of its frames (and -1 for a flush)."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.batches: list[list[int]] = []
+        self.threads: set[str] = set()
+        self.gate: threading.Event | None = None
+        self.fail = False
+        self._ids = itertools.count()
+
+    def new_stream(self) -> int:
+        return next(self._ids)
+
+    def run_batch(self, requests: Sequence[DecodeRequest[int]]) -> list[Pcm | None]:
+        self.threads.add(threading.current_thread().name)
+        if self.gate is not None:
+            self.gate.wait(5)
+        self.batches.append([r.stream for r in requests])
+        time.sleep(self.delay_s)
+        if self.fail:
+            raise RuntimeError("decoder exploded")
+        out: list[Pcm | None] = []
+        for r in requests:
+            values = [f[0] for f in r.frames] + ([-1] if r.flush else [])
+            out.append(np.asarray(values, dtype=np.float32) if values else None)
+        return out
+
+
+async def test_concurrent_streams_share_one_batched_call() -> None:
+    backend = RecordingBackend(delay_s=0.01)
+    scheduler = DecodeScheduler(backend, collect_s=0.05)
+    decoders = [scheduler.decoder_factory() for _ in range(4)]
+    await asyncio.gather(*(d.decode([frame(i)]) for i, d in enumerate(decoders)))
+    await scheduler.aclose()
+    assert backend.batches == [[0, 1, 2, 3]]
+
+
+async def test_each_stream_gets_its_own_audio_in_order() -> None:
+    backend = RecordingBackend(delay_s=0.002)
+    scheduler = DecodeScheduler(backend, collect_s=0.002)
+
+    async def stream(decoder: ScheduledDecoder[int], base: int) -> list[float]:
+        got: list[float] = []
+        for k in range(10):
+            await asyncio.sleep(0.001 * (base % 3))
+            pcm = await decoder.decode([frame(base + k)])
+            assert pcm is not None
+            got.extend(pcm.tolist())
+        tail = await decoder.flush()
+        assert tail is not None
+        got.extend(tail.tolist())
+        return got
+
+    results = await asyncio.gather(
+        *(stream(scheduler.decoder_factory(), 100 * i) for i in range(5))
+    )
+    await scheduler.aclose()
+    for i, got in enumerate(results):
+        assert got == [100 * i + k for k in range(10)] + [-1]
+    assert max(len(b) for b in backend.batches) > 1
+
+
+async def test_batching_off_serves_one_request_per_call() -> None:
+    backend = RecordingBackend(delay_s=0.005)
+    scheduler = DecodeScheduler(backend, batching=False)
+    decoders = [scheduler.decoder_factory() for _ in range(4)]
+    await asyncio.gather(*(d.decode([frame(i)]) for i, d in enumerate(decoders)))
+    await scheduler.aclose()
+    assert sorted(backend.batches) == [[0], [1], [2], [3]]
+
+
+async def test_lone_stream_is_not_held_for_the_collect_window() -> None:
+    scheduler = DecodeScheduler(RecordingBackend(), collect_s=1.0)
+    decoder = scheduler.decoder_factory()
+    started = time.perf_counter()
+    await decoder.decode([frame(1)])
+    elapsed = time.perf_counter() - started
+    await scheduler.aclose()
+    assert elapsed < 0.2
+
+
+async def test_decoding_runs_in_a_worker_thread_not_the_event_loop() -> None:
+    backend = RecordingBackend()
+    scheduler = DecodeScheduler(backend)
+    await scheduler.decoder_factory().decode([frame(1)])
+    await scheduler.aclose()
+    assert backend.threads and threading.main_thread().name not in backend.threads
+
+
+async def test_request_cancelled_while_queued_never_runs() -> None:
+    backend = RecordingBackend()
+    backend.gate = threading.Event()
+    scheduler = DecodeScheduler(backend, batching=False)
+    first, second = scheduler.decoder_factory(), scheduler.decoder_factory()
+    running = asyncio.ensure_future(first.decode([frame(1)]))
+    await asyncio.sleep(0.05)  # `first` is now blocked in the worker
+    queued = asyncio.ensure_future(second.decode([frame(2)]))
+    await asyncio.sleep(0.01)
+    queued.cancel()
+    await asyncio.gather(queued, return_exceptions=True)
+    backend.gate.set()
+    await running
+    await asyncio.sleep(0.05)
+    await scheduler.aclose()
+    assert backend.batches == [[0]]
+    assert scheduler.pending == 0
+
+
+async def test_backend_failure_reaches_every_request_of_the_batch() -> None:
+    backend = RecordingBackend()
+    backend.fail = True
+    scheduler = DecodeScheduler(backend, collect_s=0.05)
+    decoders = [scheduler.decoder_factory() for _ in range(2)]
+    results = await asyncio.gather(
+        *(d.decode([frame(i)]) for i, d in enumerate(decoders)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    backend.fail = False
+    assert await scheduler.decoder_factory().decode([frame(5)]) is not None  # still serving
+    await scheduler.aclose()
+
+
+async def test_failing_batch_callback_still_delivers_the_batch() -> None:
+    def explode(size: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    scheduler = DecodeScheduler(RecordingBackend(), collect_s=0.05, on_batch=explode)
+    result = await asyncio.wait_for(scheduler.decoder_factory().decode([frame(7)]), 2)
+    await scheduler.aclose()
+    assert result is not None and result.tolist() == [7.0]
+
+
+async def test_flushed_stream_stops_counting_as_open() -> None:
+    scheduler = DecodeScheduler(RecordingBackend())
+    decoder = scheduler.decoder_factory()
+    assert scheduler.open_streams == 1
+    await decoder.flush()
+    assert scheduler.open_streams == 0
+    await scheduler.aclose()
+
+
+@pytest.mark.slow
+async def test_batched_snac_decoding_equals_each_stream_decoded_alone(tmp_path: Path) -> None:
+    from orpheus_service.snac.decoder import SnacStreamDecoder
+    from tests.support.snac_models import SMALL_SNAC_CONFIG, random_snac
+
+    decoder = SnacStreamDecoder(random_snac(SMALL_SNAC_CONFIG, tmp_path), noise=False)
+    rng = np.random.default_rng(0)
+    streams: list[list[Frame]] = [
+        [cast(Frame, tuple(int(c) for c in rng.integers(0, 4096, 7))) for _ in range(n)]
+        for n in (5, 7, 6)
+    ]
+    alone: list[np.ndarray] = []
+    for frames in streams:
+        single = decoder.new_stream()
+        parts = [single.push(f) for f in frames] + [single.flush()]
+        alone.append(np.concatenate([p for p in parts if p is not None]))
+
+    scheduler = DecodeScheduler(SnacBatchBackend(decoder), collect_s=0.02)
+
+    async def run(frames: list[Frame]) -> np.ndarray:
+        d = scheduler.decoder_factory()
+        parts = [await d.decode(frames[i : i + 2]) for i in range(0, len(frames), 2)]
+        parts.append(await d.flush())
+        return np.concatenate([p for p in parts if p is not None])
+
+    batched = await asyncio.gather(*(run(f) for f in streams))
+    await scheduler.aclose()
+    assert scheduler.stats.largest_batch > 1
+    for a, b in zip(alone, batched, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+class CountingStepDecoder:
+    """A BatchStepDecoder stand-in: 2 samples per frame, 3 samples of delay."""
+
+    delay = 3
+    samples_per_frame = 2
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+
+    def new_state(self) -> list[int]:
+        return []
+
+    def step_many(
+        self, states: Sequence[list[int]], frames: Sequence[Sequence[Frame]], *, flush: bool = False
+    ) -> list[Pcm | None]:
+        self.calls.append([len(f) for f in frames])
+        out: list[Pcm | None] = []
+        for state, fr in zip(states, frames, strict=True):
+            state.extend(f[0] for f in fr)
+            out.append(np.asarray([f[0] for f in fr], dtype=np.float32))
+        return out
+
+
+async def test_frames_that_cannot_yield_audio_yet_are_held_without_a_forward_call() -> None:
+    step = CountingStepDecoder()
+    scheduler = DecodeScheduler(SnacBatchBackend(step))
+    decoder = scheduler.decoder_factory()
+    assert await decoder.decode([frame(1)]) is None  # 1 frame = 2 samples <= delay 3
+    first = await decoder.decode([frame(2)])
+    await scheduler.aclose()
+    assert step.calls == [[2]]  # both frames in one forward call
+    assert first is not None and first.tolist() == [1, 2]
+
+
+async def test_held_frames_are_decoded_at_flush() -> None:
+    step = CountingStepDecoder()
+    scheduler = DecodeScheduler(SnacBatchBackend(step))
+    decoder = scheduler.decoder_factory()
+    await decoder.decode([frame(7)])
+    tail = await decoder.flush()
+    await scheduler.aclose()
+    assert tail is not None and tail.tolist() == [7]
+
+
+class Unprintable:
+    """A stream state that must never be printed (real ones hold large tensors)."""
+
+    def __repr__(self) -> str:
+        raise AssertionError("decoder state was printed")
+
+
+class UnprintableBackend:
+    def new_stream(self) -> Unprintable:
+        return Unprintable()
+
+    def run_batch(self, requests: Sequence[DecodeRequest[Unprintable]]) -> list[Pcm | None]:
+        time.sleep(0.1)
+        return [np.zeros(1, dtype=np.float32) for _ in requests]
+
+
+async def test_caller_cancelled_during_its_decode_leaves_the_scheduler_serving() -> None:
+    scheduler = DecodeScheduler(UnprintableBackend())
+    decoder = scheduler.decoder_factory()
+    running = asyncio.ensure_future(decoder.decode([frame(1)]))
+    await asyncio.sleep(0.03)  # now inside run_batch, in the worker
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    pcm = await scheduler.decoder_factory().decode([frame(2)])
+    await scheduler.aclose()
+    assert pcm is not None
+
+
+async def test_stream_waiting_for_first_audio_goes_before_one_already_playing() -> None:
+    backend = RecordingBackend()
+    backend.gate = threading.Event()
+    scheduler = DecodeScheduler(backend, batching=False)
+    blocker, playing, fresh = (scheduler.decoder_factory() for _ in range(3))
+    playing.produced(10.0, time.perf_counter())  # 10 s of audio ahead of the listener
+    running = asyncio.ensure_future(blocker.decode([frame(0)]))
+    await asyncio.sleep(0.05)  # the worker is busy with `blocker`
+    later = asyncio.ensure_future(playing.decode([frame(1)]))
+    await asyncio.sleep(0.01)
+    first = asyncio.ensure_future(fresh.decode([frame(2)]))
+    await asyncio.sleep(0.01)
+    backend.gate.set()
+    await asyncio.gather(running, later, first)
+    await scheduler.aclose()
+    assert backend.batches == [[0], [2], [1]]
+
+
+async def test_stream_behind_real_time_goes_before_a_new_one() -> None:
+    backend = RecordingBackend()
+    backend.gate = threading.Event()
+    scheduler = DecodeScheduler(backend, batching=False)
+    blocker, behind, fresh = (scheduler.decoder_factory() for _ in range(3))
+    behind.produced(0.5, time.perf_counter() - 5.0)  # its listener ran dry 4.5 s ago
+    running = asyncio.ensure_future(blocker.decode([frame(0)]))
+    await asyncio.sleep(0.05)
+    new = asyncio.ensure_future(fresh.decode([frame(2)]))
+    await asyncio.sleep(0.01)
+    late = asyncio.ensure_future(behind.decode([frame(1)]))
+    await asyncio.sleep(0.01)
+    backend.gate.set()
+    await asyncio.gather(running, new, late)
+    await scheduler.aclose()
+    assert backend.batches == [[0], [1], [2]]
+
+
+async def test_a_cancelled_synthesis_stops_counting_as_open() -> None:
+    from orpheus_service.engine.pipeline import AudioChunk, OrpheusEngine
+    from tests.orpheus_service.engine.test_pipeline import FakeSource
+
+    scheduler = DecodeScheduler(RecordingBackend())
+    engine = OrpheusEngine(FakeSource(forever=True, token_delay_s=0.001), scheduler.decoder_factory)
+    synthesis = engine.synthesize("Keep talking forever.")
+    while not isinstance(await anext(synthesis), AudioChunk):
+        pass
+    assert scheduler.open_streams == 1
+    await synthesis.aclose()
+    assert scheduler.open_streams == 0  # else every batch waits collect_s for it
+    await scheduler.aclose()

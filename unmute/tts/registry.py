@@ -1,0 +1,134 @@
+"""Backends by name, found through the `unmute.tts_backends` entry-point group.
+
+Each entry point names a `BackendSpec` object. The built-in backends register the
+same way a third-party package does, in its own `pyproject.toml`:
+
+    [project.entry-points."unmute.tts_backends"]
+    mytts = "my_package.tts:backend"
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+
+from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.protocol import TextToSpeech
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "unmute.tts_backends"
+
+
+def _never_auto() -> str | None:
+    return None
+
+
+def _always_available() -> str | None:
+    return None
+
+
+def _no_voices() -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How to make one backend. Cheap to import: heavy imports happen in `create`."""
+
+    name: str
+    description: str
+    create: Callable[[str | None], TextToSpeech]
+    """Make a fresh session for a voice (None: the backend's default voice)."""
+    unavailable_reason: Callable[[], str | None] = _always_available
+    """None when usable here, else why not (e.g. the pip command of a missing extra)."""
+    auto_select_reason: Callable[[], str | None] = _never_auto
+    """Non-None (the reason) when the default rule should pick this backend."""
+    auto_priority: int = 0
+    """Among auto-selectable backends the highest priority wins."""
+    voices: Callable[[], list[str]] = field(default=_no_voices)
+    prewarm: Callable[[], Awaitable[None]] | None = None
+    """Wake the backend (e.g. a cold-starting service) before it is needed."""
+
+
+class UnknownBackendError(LookupError):
+    """No backend of that name is registered."""
+
+
+@cache
+def _discover() -> dict[str, BackendSpec]:
+    found: dict[str, BackendSpec] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            spec = ep.load()
+        except Exception as exc:
+            logger.warning("backend entry point %r (%s) failed to load: %s", ep.name, ep.value, exc)
+            continue
+        if not isinstance(spec, BackendSpec):
+            logger.warning("backend entry point %r is not a BackendSpec: %r", ep.name, spec)
+            continue
+        found[ep.name] = spec
+    return found
+
+
+def refresh() -> None:
+    """Forget discovered backends (after installing a package at run time)."""
+    _discover.cache_clear()
+    _choose_default.cache_clear()
+
+
+def list_backends() -> dict[str, BackendSpec]:
+    """Every registered backend, by name, sorted."""
+    return dict(sorted(_discover().items()))
+
+
+def get_backend(name: str) -> BackendSpec:
+    """The backend called `name`; UnknownBackendError lists the available names."""
+    backends = _discover()
+    try:
+        return backends[name]
+    except KeyError:
+        available = ", ".join(sorted(backends)) or "(none)"
+        raise UnknownBackendError(
+            f"unknown TTS backend {name!r} (UNMUTE_TTS_BACKEND); available: {available}"
+        ) from None
+
+
+@cache
+def _choose_default() -> tuple[str, str]:
+    candidates: list[tuple[int, str, str]] = []
+    for name, spec in _discover().items():
+        reason = spec.auto_select_reason()
+        if reason is not None:
+            candidates.append((spec.auto_priority, name, reason))
+    if not candidates:
+        raise UnknownBackendError(
+            "UNMUTE_TTS_BACKEND is not set and no registered backend is selectable by default; "
+            f"available: {', '.join(sorted(_discover())) or '(none)'}"
+        )
+    _, name, reason = max(candidates)
+    logger.info("TTS backend %r chosen by default: %s", name, reason)
+    return name, reason
+
+
+def resolve_backend_name(settings: TTSSettings | None = None) -> tuple[str, str]:
+    """The backend name to use and why (explicit setting, or the default rule)."""
+    settings = settings or load_settings(TTSSettings)
+    if settings.tts_backend:
+        get_backend(settings.tts_backend)
+        return settings.tts_backend, "UNMUTE_TTS_BACKEND is set"
+    return _choose_default()
+
+
+def create_tts(
+    name: str | None = None, voice: str | None = None, settings: TTSSettings | None = None
+) -> TextToSpeech:
+    """A new TTS session of the named, configured, or default backend."""
+    settings = settings or load_settings(TTSSettings)
+    backend = name or resolve_backend_name(settings)[0]
+    return get_backend(backend).create(voice or settings.tts_voice)

@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.support.llama_fixtures",
     "tests.support.service_fixtures",
     "tests.support.orpheus_fixtures",
+    "tests.support.kyutai_fixtures",
 ]
 
 _LLAMA_FIXTURE_PREFIXES = ("llama_",)

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from typing import Final
 
+from unmute.tts.protocol import TextToSpeech
 from unmute.tts.registry import BackendSpec
 from unmute.tts.settings import SettingsError
-from unmute.tts.protocol import TextToSpeech
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from unmute.tts.base import RetryPolicy
-from unmute.tts.settings import SettingsError, TTSSettings, load_settings
+from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact
+
+__all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
 
 ENV_PREFIX: Final = "ORPHEUS_"
 STREAMING_PATH: Final = "/api/tts_streaming"
@@ -72,6 +74,9 @@ class OrpheusClientSettings(BaseSettings):
     ws_connect_timeout_s: float = Field(default=10.0, gt=0.0)
     """One attempt's limit to connect and get Ready (ORPHEUS_WS_CONNECT_TIMEOUT_S);
     a timed-out attempt is retried while the budget lasts."""
+    stall_timeout_s: float = Field(default=10.0, gt=0.0)
+    """Longest silence of the service once all text is sent and audio is still owed
+    (ORPHEUS_STALL_TIMEOUT_S); the stream then ends with an Error."""
     prewarm_timeout_s: float = Field(default=120.0, gt=0.0)
     """How long `prewarm` polls GET /health for (ORPHEUS_PREWARM_TIMEOUT_S)."""
 
@@ -171,13 +176,6 @@ class OrpheusClientSettings(BaseSettings):
                 f"{env_var(given)} is set but {env_var(missing)} is not: Modal proxy auth "
                 "needs both"
             )
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def _masked_url(value: object) -> str:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from unmute.tts import session_metrics as mt
-from unmute.tts.settings import TTSSettings, load_settings
 from unmute.tts.protocol import (
     OutputMessage,
     TTSAudioMessage,
@@ -35,6 +34,7 @@ from unmute.tts.protocol import (
     TTSState,
     TTSTextMessage,
 )
+from unmute.tts.settings import TTSSettings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,14 @@ class BackendError(RuntimeError):
 
 class RetryableError(BackendError):
     """A failure before any audio that is worth retrying (cold start, no free channel)."""
+
+
+class AtCapacityError(RetryableError):
+    """The service refused the session for lack of capacity ("no free channels").
+
+    Retried like any RetryableError; unmute's discovery instead tries another
+    instance (see `unmute.tts.pluggable`).
+    """
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,8 @@ _UNPRONOUNCEABLE = str.maketrans(
 
 
 def prepare_text_for_tts(text: str) -> str:
-    """Clean a raw LLM word the way unmute does (markdown marks, curly quotes)."""
-    return text.translate(_UNPRONOUNCEABLE).replace(" : ", " ").strip()
+    """Clean a raw LLM word exactly as unmute does (markdown marks, curly quotes)."""
+    return text.strip().translate(_UNPRONOUNCEABLE).replace(" : ", " ")
 
 
 class _End:
@@ -96,6 +104,8 @@ class BaseTextToSpeech(ABC):
             retry = RetryPolicy(budget_s=load_settings(TTSSettings).tts_startup_timeout_s)
         self.retry = retry
         self.metrics = mt.TTSMetrics(backend=self.backend_name, voice=voice)
+        self.startup_errors: list[RetryableError] = []
+        """The failed start-up attempts so far (a capacity refusal is an AtCapacityError)."""
         self.spoken_words: list[TTSTextMessage] = []
         """Words delivered to the consumer, in order (what the listener heard)."""
         self.audio_delivered_s = 0.0
@@ -147,6 +157,7 @@ class BaseTextToSpeech(ABC):
                         await self._open()
                     break
                 except RetryableError as exc:
+                    self.startup_errors.append(exc)
                     wait = await anext(backoffs)
                     if time.monotonic() + wait >= deadline:
                         budget = f"{self.retry.budget_s:g} s"

@@ -10,19 +10,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from unmute.tts.registry import create_tts, get_backend, resolve_backend_name
-from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.pacing import Pacer, paced
 from unmute.tts.protocol import (
     FloatArray,
+    OutputMessage,
     TextToSpeech,
     TTSAudioMessage,
     TTSClientEosMessage,
     TTSTextMessage,
 )
+from unmute.tts.registry import create_tts, get_backend, resolve_backend_name
+from unmute.tts.settings import TTSSettings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,8 @@ class Orchestrator:
         self.voice = voice or self.settings.tts_voice
         self._factory = tts_factory or (lambda: create_tts(self.backend, self.voice, self.settings))
         self.pace_ahead_s = pace_ahead_s
-        """If set, release audio at most this far ahead of real time (unmute uses 0.32 s)."""
+        """If set, release audio at most this far ahead of real time (unmute uses 0.32 s)
+        and each word when its audio plays (`unmute.tts.pacing`)."""
         self._tts: TextToSpeech | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._interrupted = False
@@ -177,19 +180,13 @@ class Orchestrator:
     async def _consume(
         self, tts: TextToSpeech, result: SpeechResult, clock: dict[str, float]
     ) -> None:
-        first_audio_at: float | None = None
-        async for message in tts:
+        messages = self._timed(tts, result, clock)
+        if self.pace_ahead_s is not None:
+            messages = paced(messages, Pacer(self.pace_ahead_s))
+        async for message in messages:
             if self._interrupted:
                 return
             if isinstance(message, TTSAudioMessage):
-                now = time.monotonic()
-                if first_audio_at is None:
-                    first_audio_at = now
-                    result.ttfa_s = now - clock.get("first_text", now)
-                if self.pace_ahead_s is not None:
-                    due = first_audio_at + result.audio_s - self.pace_ahead_s
-                    if due > now:
-                        await asyncio.sleep(due - now)
                 await self.sink.audio(message.pcm)
                 result.audio_s += message.duration_s
             elif isinstance(message, TTSTextMessage):
@@ -198,3 +195,14 @@ class Orchestrator:
             else:
                 result.error = message.message
                 return
+
+    @staticmethod
+    async def _timed(
+        tts: TextToSpeech, result: SpeechResult, clock: dict[str, float]
+    ) -> AsyncIterator[OutputMessage]:
+        """The backend's messages, noting the time to first audio as it arrives."""
+        async for message in tts:
+            if isinstance(message, TTSAudioMessage) and result.ttfa_s is None:
+                now = time.monotonic()
+                result.ttfa_s = now - clock.get("first_text", now)
+            yield message

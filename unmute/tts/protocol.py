@@ -8,9 +8,10 @@ per LLM word, `await tts.send(TTSClientEosMessage())`, `async for msg in tts`, a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any, Literal, Protocol, cast, runtime_checkable
 
+import msgpack  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -110,6 +111,46 @@ def message_to_wire(
     if isinstance(message, TTSAudioMessage):
         return message.to_wire()
     return message.model_dump()
+
+
+class WireError(ValueError):
+    """A frame that is not a msgpack map, as unmute's protocol requires."""
+
+
+WireMessage = (
+    TTSTextMessage
+    | TTSAudioMessage
+    | TTSErrorMessage
+    | TTSReadyMessage
+    | TTSClientTextMessage
+    | TTSClientEosMessage
+)
+
+
+def encode_frame(message: WireMessage | Mapping[str, Any]) -> bytes:
+    """One binary WebSocket frame of unmute's protocol: the message as a msgpack map."""
+    if isinstance(message, TTSTextMessage | TTSAudioMessage | TTSErrorMessage | TTSReadyMessage):
+        data: Mapping[str, Any] = message_to_wire(message)
+    elif isinstance(message, TTSClientTextMessage | TTSClientEosMessage):
+        data = message.model_dump()
+    else:
+        data = message
+    packb = cast(Any, msgpack.packb)  # pyright: ignore[reportUnknownMemberType]
+    return cast(bytes, packb(dict(data)))
+
+
+def decode_frame(raw: str | bytes | bytearray | memoryview) -> dict[str, Any]:
+    """The msgpack map in one binary frame; WireError for anything else."""
+    if isinstance(raw, str):
+        raise WireError("got a text frame; unmute's protocol sends msgpack binary frames")
+    try:
+        unpackb = cast(Any, msgpack.unpackb)  # pyright: ignore[reportUnknownMemberType]
+        message: object = unpackb(bytes(raw), raw=False)
+    except Exception as exc:
+        raise WireError(f"undecodable frame: {exc}") from None
+    if not isinstance(message, dict):
+        raise WireError(f"got a msgpack {type(message).__name__}, expected a map")
+    return cast(dict[str, Any], message)
 
 
 @runtime_checkable

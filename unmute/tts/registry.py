@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 
-from unmute.tts.settings import TTSSettings, load_settings
 from unmute.tts.protocol import TextToSpeech
+from unmute.tts.settings import TTSSettings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ class BackendSpec:
     voices: Callable[[], list[str]] = field(default=_no_voices)
     prewarm: Callable[[], Awaitable[None]] | None = None
     """Wake the backend (e.g. a cold-starting service) before it is needed."""
+    create_at: Callable[[str, str | None], TextToSpeech] | None = None
+    """Make a session against one given server instance (URL, voice): unmute's service
+    discovery hands its TTS client an instance URL. None: the backend has no instances."""
 
 
 class UnknownBackendError(LookupError):

@@ -30,6 +30,13 @@ class TTSSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build `cls` from the environment, turning validation errors into SettingsError."""
     try:

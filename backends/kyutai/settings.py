@@ -1,0 +1,122 @@
+"""Settings of the `kyutai` backend, the client of Kyutai's TTS server (`KYUTAI_TTS_*`).
+
+`KYUTAI_TTS_URL` is the variable unmute itself reads for its TTS server, with the same
+meaning and default (`ws://localhost:8089`). Empty variables count as unset. The API
+key is a `SecretStr`: it prints as `**********`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from unmute.tts.base import RetryPolicy
+from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.websocket_client import STREAMING_PATH
+
+ENV_PREFIX: Final = "KYUTAI_TTS_"
+DEFAULT_URL: Final = "ws://localhost:8089"
+"""unmute's default TTS server (its `kyutai_constants.TTS_SERVER`)."""
+DEFAULT_API_KEY: Final = "public_token"
+"""unmute's key for its TTS server (its `kyutai_constants.HEADERS`)."""
+CUSTOM_VOICE_PREFIX: Final = "custom:"
+"""Voices cloned by unmute: sent as a Voice message of embeddings, not in the query."""
+_WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+def env_var(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class KyutaiClientSettings(BaseSettings):
+    """Where Kyutai's TTS server is, its key, the query unmute sends, and timeouts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        env_ignore_empty=True,
+    )
+
+    url: str | None = None
+    """The server (KYUTAI_TTS_URL), ws/wss/http/https; unset: `ws://localhost:8089` as
+    in unmute. Inside unmute, discovery's instance URL is used instead."""
+    api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
+    """Sent as the `kyutai-api-key` header (KYUTAI_TTS_API_KEY); unmute's is `public_token`."""
+    voice: str | None = None
+    """Voice when the caller names none (KYUTAI_TTS_VOICE); unset: the server's default."""
+    cfg_alpha: float | None = Field(default=1.5, gt=0.0)
+    """Classifier-free guidance sent in the query (KYUTAI_TTS_CFG_ALPHA); unmute sends 1.5."""
+    startup_budget_s: float | None = Field(default=None, gt=0.0)
+    """Time start_up may take, retries included (KYUTAI_TTS_STARTUP_BUDGET_S); unset:
+    UNMUTE_TTS_STARTUP_TIMEOUT_S."""
+    ws_connect_timeout_s: float = Field(default=10.0, gt=0.0)
+    """One attempt's limit to connect and get Ready (KYUTAI_TTS_WS_CONNECT_TIMEOUT_S)."""
+    stall_timeout_s: float = Field(default=10.0, gt=0.0)
+    """Longest silence of the server once all text is sent and audio is still owed
+    (KYUTAI_TTS_STALL_TIMEOUT_S); the stream then ends with an Error."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_url(value.strip())
+
+    def base_url(self, instance: str | None = None) -> str:
+        """The server's ws(s):// URL: `instance` if given, else KYUTAI_TTS_URL or the default."""
+        return check_url(instance or self.url or DEFAULT_URL)
+
+    def streaming_url(self, voice: str | None, instance: str | None = None) -> str:
+        """The `/api/tts_streaming` URL with unmute's query (as its TtsStreamingQuery)."""
+        query: dict[str, object] = {"format": "PcmMessagePack"}
+        if voice and not voice.startswith(CUSTOM_VOICE_PREFIX):
+            query["voice"] = voice
+        if self.cfg_alpha is not None:
+            query["cfg_alpha"] = self.cfg_alpha
+        params = "&".join(f"{key}={quote(str(value), safe='')}" for key, value in query.items())
+        return f"{self.websocket_url(instance)}?{params}"
+
+    def websocket_url(self, instance: str | None = None) -> str:
+        """The ws(s)://.../api/tts_streaming URL, without query."""
+        parts = urlsplit(self.base_url(instance))
+        path = parts.path.rstrip("/")
+        if not path.endswith(STREAMING_PATH):
+            path += STREAMING_PATH
+        return urlunsplit((_WS_SCHEMES[parts.scheme.lower()], parts.netloc, path, "", ""))
+
+    def headers(self) -> dict[str, str]:
+        """The `kyutai-api-key` header. Never log this."""
+        return {"kyutai-api-key": self.api_key.get_secret_value()}
+
+    def retry_policy(self) -> RetryPolicy:
+        """The start-up retry policy (budget from UNMUTE_TTS_STARTUP_TIMEOUT_S if unset)."""
+        budget = self.startup_budget_s
+        if budget is None:
+            budget = load_settings(TTSSettings).tts_startup_timeout_s
+        return RetryPolicy(budget_s=budget)
+
+
+def check_url(value: str) -> str:
+    """`value` if it is a ws/wss/http/https URL with a host and no credentials or query."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in _WS_SCHEMES or not parts.hostname:
+        raise ValueError(
+            f"{value!r} is not a ws://, wss://, http:// or https:// URL of Kyutai's TTS "
+            "server such as ws://localhost:8089"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"must not hold credentials; set {env_var('api_key')} instead")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return value
+
+
+def load_client_settings(**overrides: Any) -> KyutaiClientSettings:
+    """Read the settings from the environment; SettingsError names a bad variable."""
+    return load_settings(KyutaiClientSettings, **overrides)

@@ -1,0 +1,448 @@
+"""The drop-in for unmute's TTS client, without unmute: its contract with the handler.
+
+Upstream's modules are stood in for by small fakes in `sys.modules` where a test is
+about life inside unmute (metrics, recorder events, capacity, default backend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.support.fake_backend import WORD_S, FakeTextToSpeech
+from unmute.tts import host, pluggable
+from unmute.tts.base import AtCapacityError, RetryPolicy
+from unmute.tts.pluggable import (
+    AUDIO_BUFFER_SEC,
+    TextToSpeech,
+    TTSAudioMessage,
+    TTSClientEosMessage,
+    TTSErrorMessage,
+    TTSTextMessage,
+)
+from unmute.tts.protocol import OutputMessage
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeMetric:
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.observed: list[float] = []
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        self.value -= amount
+
+    def observe(self, value: float) -> None:
+        self.observed.append(value)
+
+
+METRIC_NAMES = (
+    "TTS_SESSIONS",
+    "TTS_ACTIVE_SESSIONS",
+    "TTS_TTFT",
+    "TTS_SENT_FRAMES",
+    "TTS_RECV_FRAMES",
+    "TTS_RECV_WORDS",
+    "TTS_AUDIO_DURATION",
+    "TTS_GEN_DURATION",
+)
+
+
+class MissingServiceAtCapacity(Exception):
+    def __init__(self, service: str) -> None:
+        self.service = service
+        super().__init__(f"{service} is not available.")
+
+
+class AudioDeltaReady:
+    def __init__(self, number_of_samples: int) -> None:
+        self.number_of_samples = number_of_samples
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    async def add_event(self, who: str, event: Any) -> None:
+        self.events.append((who, event))
+
+
+@pytest.fixture
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, FakeMetric]]:
+    """Stand-ins for upstream's metrics, exceptions and events modules."""
+    metrics = ModuleType("unmute.metrics")
+    fakes = {name: FakeMetric() for name in METRIC_NAMES}
+    for name, metric in fakes.items():
+        setattr(metrics, name, metric)
+    exceptions = ModuleType("unmute.exceptions")
+    exceptions.MissingServiceAtCapacity = MissingServiceAtCapacity  # type: ignore[attr-defined]
+    events = ModuleType("unmute.openai_realtime_api_events")
+    events.UnmuteResponseAudioDeltaReady = AudioDeltaReady  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, host.METRICS, metrics)
+    monkeypatch.setitem(sys.modules, host.EXCEPTIONS, exceptions)
+    monkeypatch.setitem(sys.modules, host.EVENTS, events)
+    host.refresh()
+    yield fakes
+    host.refresh()
+
+
+@pytest.fixture(autouse=True)
+def outside_unmute_by_default() -> Iterator[None]:
+    host.refresh()
+    yield
+    host.refresh()
+
+
+def client(fake: FakeTextToSpeech | None = None, **kwargs: Any) -> TextToSpeech:
+    backend = fake or FakeTextToSpeech()
+    return TextToSpeech(tts_factory=lambda: backend, **kwargs)
+
+
+async def say(tts: TextToSpeech, text: str) -> None:
+    for word in text.split():
+        await tts.send(word)
+    await tts.send(TTSClientEosMessage())
+
+
+async def collect(tts: TextToSpeech) -> list[OutputMessage]:
+    return [message async for message in tts]
+
+
+def words(messages: list[OutputMessage]) -> list[str]:
+    return [m.text for m in messages if isinstance(m, TTSTextMessage)]
+
+
+# -- what unmute's handler imports and checks ---------------------------------------
+
+
+def test_exports_what_unmute_imports_from_its_client() -> None:
+    for name in (
+        "TextToSpeech",
+        "TTSAudioMessage",
+        "TTSTextMessage",
+        "TTSClientEosMessage",
+        "TTSClientTextMessage",
+        "TTSErrorMessage",
+        "TTSReadyMessage",
+        "prepare_text_for_tts",
+    ):
+        assert name in pluggable.__all__ and hasattr(pluggable, name)
+
+
+def test_releases_audio_as_far_ahead_as_unmute() -> None:
+    assert pytest.approx(4 * 0.08) == AUDIO_BUFFER_SEC
+
+
+async def test_messages_pass_the_handlers_isinstance_checks_and_array_conversion() -> None:
+    tts = client()
+    await tts.start_up()
+    await say(tts, "hello there")
+    messages = await collect(tts)
+    audio = [m for m in messages if isinstance(m, TTSAudioMessage)]
+    assert audio and words(messages) == ["hello", "there"]
+    array = np.array(audio[0].pcm, dtype=np.float32)
+    assert array.dtype == np.float32 and array.ndim == 1 and len(array) > 0
+    assert all(m.type in ("Audio", "Text") for m in messages)
+
+
+async def test_keeps_the_voice_it_was_given() -> None:
+    tts = TextToSpeech("ws://unused", voice="unmute-prod-website/p329_022.wav", backend="fixture")
+    assert tts.voice == "unmute-prod-website/p329_022.wav"
+
+
+async def test_state_goes_from_not_created_to_closed() -> None:
+    tts = client()
+    assert tts.state() == "not_created"
+    await tts.start_up()
+    assert tts.state() == "connected"
+    await say(tts, "one")
+    await collect(tts)
+    assert tts.state() == "closed"
+
+
+async def test_counts_samples_received_and_released() -> None:
+    clock = FakeClock()
+    tts = client(get_time=clock)
+    await tts.start_up()
+    await say(tts, "one two three four five six")
+    iterator = aiter(tts)
+    first = await anext(iterator)
+    await asyncio.sleep(0.1)
+    assert isinstance(first, TTSAudioMessage)
+    assert tts.received_samples == round(6 * WORD_S * 24000)  # all of it has arrived
+    assert tts.received_samples_yielded == len(first.pcm)  # the clock has not moved
+    clock.now += 10
+    rest = [m async for m in iterator]
+    assert tts.received_samples_yielded == tts.received_samples
+    assert len(words([first, *rest])) == 6
+
+
+# -- pacing --------------------------------------------------------------------------
+
+
+async def test_audio_runs_only_the_buffer_ahead_and_words_wait_for_their_start() -> None:
+    clock = FakeClock()
+    tts = client(get_time=clock)
+    await tts.start_up()
+    await say(tts, "one two three four five six seven eight")  # 0.1 s per word
+    released: list[OutputMessage] = []
+
+    async def consume() -> None:
+        async for message in tts:
+            released.append(message)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.2)
+    audio_s = sum(len(m.pcm) for m in released if isinstance(m, TTSAudioMessage)) / 24000
+    assert audio_s == pytest.approx(AUDIO_BUFFER_SEC + 0.05, abs=0.051)
+    assert words(released) == ["one"]
+    clock.now = 0.25
+    await asyncio.sleep(0.2)
+    assert words(released) == ["one", "two", "three"]
+    clock.now = 100
+    await asyncio.wait_for(consumer, 2)
+    assert len(words(released)) == 8
+
+
+async def test_after_an_interruption_only_the_words_released_so_far_were_heard() -> None:
+    clock = FakeClock()
+    tts = client(get_time=clock)
+    await tts.start_up()
+    await say(tts, "one two three four five six seven eight")
+    heard: list[str] = []
+
+    async def handler_loop() -> None:
+        async for message in tts:
+            if isinstance(message, TTSTextMessage):
+                heard.append(message.text)
+
+    loop_task = asyncio.create_task(handler_loop())
+    await asyncio.sleep(0.1)  # the audio has started: the clock counts from here
+    clock.now = 0.35
+    await asyncio.sleep(0.2)
+    loop_task.cancel()  # unmute's interrupt_bot removes the quest, then shuts down
+    await tts.shutdown()
+    await asyncio.gather(loop_task, return_exceptions=True)
+    assert heard == ["one", "two", "three", "four"]
+
+
+# -- start-up inside discovery's 0.5 s ------------------------------------------------
+
+
+class SlowToStart(FakeTextToSpeech):
+    def __init__(self, ready_after_s: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ready_after_s = ready_after_s
+
+    async def _open(self) -> None:
+        await asyncio.sleep(self.ready_after_s)
+
+
+@pytest.mark.slow
+async def test_a_backend_taking_5_s_to_be_ready_keeps_the_words_sent_meanwhile() -> None:
+    backend = SlowToStart(5.0)
+    tts = client(backend)
+    started = time.monotonic()
+    await asyncio.wait_for(tts.start_up(), 0.5)
+    assert time.monotonic() - started < 0.5
+    assert tts.state() == "connecting"
+    await say(tts, "spoken after the cold start")
+    messages = await asyncio.wait_for(collect(tts), 10)
+    assert words(messages) == ["spoken", "after", "the", "cold", "start"]
+    assert not any(isinstance(m, TTSErrorMessage) for m in messages)
+
+
+async def test_a_backend_never_ready_ends_the_stream_with_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNMUTE_TTS_STARTUP_TIMEOUT_S", "0.5")
+    backend = SlowToStart(3600, retry=RetryPolicy(budget_s=0.5))
+    tts = client(backend)
+    await tts.start_up()
+    await say(tts, "never spoken")
+    messages = await asyncio.wait_for(collect(tts), 5)
+    assert len(messages) == 1 and isinstance(messages[0], TTSErrorMessage)
+    assert "not ready" in messages[0].message
+    assert backend.state() == "closed" and tts.state() == "closed"
+
+
+async def test_a_backend_that_fails_to_start_ends_the_stream_with_an_error() -> None:
+    class Broken(FakeTextToSpeech):
+        async def _open(self) -> None:
+            raise ValueError("bad configuration")
+
+    tts = client(Broken())
+    await tts.start_up()
+    messages = await asyncio.wait_for(collect(tts), 5)
+    assert isinstance(messages[-1], TTSErrorMessage)
+    assert "bad configuration" in messages[-1].message
+
+
+async def test_an_unknown_backend_ends_the_stream_with_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNMUTE_TTS_BACKEND", "no-such-backend")
+    tts = TextToSpeech()
+    await tts.start_up()
+    messages = await asyncio.wait_for(collect(tts), 5)
+    assert isinstance(messages[-1], TTSErrorMessage)
+    assert "no-such-backend" in messages[-1].message
+
+
+class Refusing(FakeTextToSpeech):
+    async def _open(self) -> None:
+        self.opens += 1
+        raise AtCapacityError("no free channels")
+
+
+async def test_a_capacity_refusal_inside_unmute_raises_its_at_capacity_error(
+    upstream: dict[str, FakeMetric],
+) -> None:
+    backend = Refusing(retry=RetryPolicy(budget_s=5, initial_backoff_s=0.05))
+    tts = client(backend)
+    with pytest.raises(MissingServiceAtCapacity):
+        await asyncio.wait_for(tts.start_up(), 0.5)
+    assert backend.state() == "closed"
+
+
+async def test_a_capacity_refusal_outside_unmute_is_retried_in_the_background() -> None:
+    backend = Refusing(retry=RetryPolicy(budget_s=5, initial_backoff_s=0.05))
+    tts = client(backend)
+    await asyncio.wait_for(tts.start_up(), 0.5)
+    assert tts.state() == "connecting"
+    await asyncio.sleep(0.2)
+    assert backend.opens >= 2
+    await tts.shutdown()
+    assert backend.state() == "closed"
+
+
+# -- shutdown -------------------------------------------------------------------------
+
+
+async def test_shutdown_is_idempotent_and_releases_the_backend() -> None:
+    backend = FakeTextToSpeech()
+    tts = client(backend)
+    await tts.start_up()
+    await tts.shutdown()
+    await tts.shutdown()
+    assert tts.state() == "closed" and backend.state() == "closed" and backend.closed == 1
+
+
+async def test_send_after_shutdown_is_ignored() -> None:
+    tts = client()
+    await tts.start_up()
+    await tts.shutdown()
+    await tts.send("late")  # no exception, as upstream's client
+    assert await asyncio.wait_for(collect(tts), 1) == []
+
+
+async def test_shutdown_during_a_slow_start_releases_the_backend() -> None:
+    backend = SlowToStart(3600)
+    tts = client(backend)
+    await tts.start_up()
+    await asyncio.wait_for(tts.shutdown(), 1)
+    assert backend.state() == "closed"
+
+
+# -- inside unmute: metrics, recorder, default backend ------------------------------
+
+
+async def test_counts_unmutes_tts_metrics(upstream: dict[str, FakeMetric]) -> None:
+    tts = client()
+    await tts.start_up()
+    await say(tts, "one two three")
+    messages = await collect(tts)
+    audio = [m for m in messages if isinstance(m, TTSAudioMessage)]
+    assert upstream["TTS_SESSIONS"].value == 1
+    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
+    assert upstream["TTS_SENT_FRAMES"].value == 3
+    assert upstream["TTS_RECV_FRAMES"].value == len(audio)
+    assert upstream["TTS_RECV_WORDS"].value == 3
+    assert len(upstream["TTS_TTFT"].observed) == 1
+    assert upstream["TTS_AUDIO_DURATION"].observed == [pytest.approx(3 * WORD_S)]
+    assert len(upstream["TTS_GEN_DURATION"].observed) == 1
+
+
+async def test_active_sessions_go_up_while_iterating(upstream: dict[str, FakeMetric]) -> None:
+    tts = client()
+    await tts.start_up()
+    await say(tts, "one")
+    iterator = aiter(tts)
+    await anext(iterator)
+    assert upstream["TTS_ACTIVE_SESSIONS"].value == 1
+    await tts.shutdown()
+    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
+
+
+async def test_records_an_audio_event_per_chunk_received(upstream: dict[str, FakeMetric]) -> None:
+    recorder = Recorder()
+    tts = client(recorder=recorder)
+    await tts.start_up()
+    await say(tts, "one two")
+    messages = await collect(tts)
+    samples = [len(m.pcm) for m in messages if isinstance(m, TTSAudioMessage)]
+    assert [who for who, _ in recorder.events] == ["server"] * len(samples)
+    assert [event.number_of_samples for _, event in recorder.events] == samples
+
+
+async def test_a_recorder_outside_unmute_gets_no_events() -> None:
+    recorder = Recorder()
+    tts = client(recorder=recorder)
+    await tts.start_up()
+    await say(tts, "one")
+    await collect(tts)
+    assert recorder.events == []
+
+
+async def test_inside_unmute_the_default_backend_is_kyutai_at_the_instance(
+    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
+    tts = TextToSpeech("ws://127.0.0.1:9", voice="some-voice")
+    await tts.start_up()
+    await tts.shutdown()
+    assert tts.backend_name == "kyutai"
+    backend: Any = tts._tts  # pyright: ignore[reportPrivateUsage]
+    assert backend.config.shown_url == "ws://127.0.0.1:9/api/tts_streaming"
+
+
+async def test_inside_unmute_the_named_backend_wins(
+    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNMUTE_TTS_BACKEND", "fixture")
+    monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
+    tts = TextToSpeech("ws://127.0.0.1:9")
+    await tts.start_up()
+    await say(tts, "Hello from unmute.")
+    messages = await collect(tts)
+    assert tts.backend_name == "fixture" and words(messages)
+
+
+async def test_a_voice_the_backend_does_not_have_falls_back_to_the_configured_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNMUTE_TTS_BACKEND", "orpheus")
+    monkeypatch.setenv("ORPHEUS_FASTAPI_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("UNMUTE_TTS_VOICE", "leo")
+    tts = TextToSpeech(voice="unmute-prod-website/p329_022.wav")
+    await tts.start_up()
+    await tts.shutdown()
+    backend: Any = tts._tts  # pyright: ignore[reportPrivateUsage]
+    assert backend.voice == "leo" and tts.voice == "unmute-prod-website/p329_022.wav"

@@ -169,7 +169,7 @@ async def test_connection_refused_is_retried_then_reported(kyutai_server: Kyutai
     tts = KyutaiTextToSpeech(
         settings=KyutaiClientSettings(url=f"ws://127.0.0.1:{port}", startup_budget_s=0.5)
     )
-    with pytest.raises(BackendError, match="not ready within 0.5 s.*cannot connect"):
+    with pytest.raises(BackendError, match=r"not ready within 0.5 s.*cannot connect"):
         await tts.start_up()
 
 

@@ -1,132 +1,35 @@
-"""The drop-in for unmute's TTS client, without unmute: its contract with the handler.
-
-Upstream's modules are stood in for by small fakes in `sys.modules` where a test is
-about life inside unmute (metrics, recorder events, capacity, default backend).
-"""
+"""The drop-in for unmute's TTS client (`unmute.tts.pluggable`), outside unmute: what
+its handler relies on, pacing on its clock, start-up inside discovery's 0.5 s, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.support.fake_backend import WORD_S, FakeTextToSpeech
+from tests.support.fake_unmute import FakeClock, Recorder, client, collect, say, words
 from unmute.tts import host, pluggable
 from unmute.tts.base import AtCapacityError, RetryPolicy
 from unmute.tts.pluggable import (
     AUDIO_BUFFER_SEC,
     TextToSpeech,
     TTSAudioMessage,
-    TTSClientEosMessage,
     TTSErrorMessage,
     TTSTextMessage,
 )
 from unmute.tts.protocol import OutputMessage
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeMetric:
-    def __init__(self) -> None:
-        self.value = 0.0
-        self.observed: list[float] = []
-
-    def inc(self, amount: float = 1.0) -> None:
-        self.value += amount
-
-    def dec(self, amount: float = 1.0) -> None:
-        self.value -= amount
-
-    def observe(self, value: float) -> None:
-        self.observed.append(value)
-
-
-METRIC_NAMES = (
-    "TTS_SESSIONS",
-    "TTS_ACTIVE_SESSIONS",
-    "TTS_TTFT",
-    "TTS_SENT_FRAMES",
-    "TTS_RECV_FRAMES",
-    "TTS_RECV_WORDS",
-    "TTS_AUDIO_DURATION",
-    "TTS_GEN_DURATION",
-)
-
-
-class MissingServiceAtCapacity(Exception):
-    def __init__(self, service: str) -> None:
-        self.service = service
-        super().__init__(f"{service} is not available.")
-
-
-class AudioDeltaReady:
-    def __init__(self, number_of_samples: int) -> None:
-        self.number_of_samples = number_of_samples
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    async def add_event(self, who: str, event: Any) -> None:
-        self.events.append((who, event))
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, FakeMetric]]:
-    """Stand-ins for upstream's metrics, exceptions and events modules."""
-    metrics = ModuleType("unmute.metrics")
-    fakes = {name: FakeMetric() for name in METRIC_NAMES}
-    for name, metric in fakes.items():
-        setattr(metrics, name, metric)
-    exceptions = ModuleType("unmute.exceptions")
-    exceptions.MissingServiceAtCapacity = MissingServiceAtCapacity  # type: ignore[attr-defined]
-    events = ModuleType("unmute.openai_realtime_api_events")
-    events.UnmuteResponseAudioDeltaReady = AudioDeltaReady  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, host.METRICS, metrics)
-    monkeypatch.setitem(sys.modules, host.EXCEPTIONS, exceptions)
-    monkeypatch.setitem(sys.modules, host.EVENTS, events)
-    host.refresh()
-    yield fakes
-    host.refresh()
-
-
 @pytest.fixture(autouse=True)
-def outside_unmute_by_default() -> Iterator[None]:
+def outside_unmute() -> Iterator[None]:
     host.refresh()
     yield
     host.refresh()
-
-
-def client(fake: FakeTextToSpeech | None = None, **kwargs: Any) -> TextToSpeech:
-    backend = fake or FakeTextToSpeech()
-    return TextToSpeech(tts_factory=lambda: backend, **kwargs)
-
-
-async def say(tts: TextToSpeech, text: str) -> None:
-    for word in text.split():
-        await tts.send(word)
-    await tts.send(TTSClientEosMessage())
-
-
-async def collect(tts: TextToSpeech) -> list[OutputMessage]:
-    return [message async for message in tts]
-
-
-def words(messages: list[OutputMessage]) -> list[str]:
-    return [m.text for m in messages if isinstance(m, TTSTextMessage)]
 
 
 # -- what unmute's handler imports and checks ---------------------------------------
@@ -192,6 +95,15 @@ async def test_counts_samples_received_and_released() -> None:
     rest = [m async for m in iterator]
     assert tts.received_samples_yielded == tts.received_samples
     assert len(words([first, *rest])) == 6
+
+
+async def test_a_recorder_outside_unmute_gets_no_events() -> None:
+    recorder = Recorder()
+    tts = client(recorder=recorder)
+    await tts.start_up()
+    await say(tts, "one")
+    await collect(tts)
+    assert recorder.events == []
 
 
 # -- pacing --------------------------------------------------------------------------
@@ -312,16 +224,6 @@ class Refusing(FakeTextToSpeech):
         raise AtCapacityError("no free channels")
 
 
-async def test_a_capacity_refusal_inside_unmute_raises_its_at_capacity_error(
-    upstream: dict[str, FakeMetric],
-) -> None:
-    backend = Refusing(retry=RetryPolicy(budget_s=5, initial_backoff_s=0.05))
-    tts = client(backend)
-    with pytest.raises(MissingServiceAtCapacity):
-        await asyncio.wait_for(tts.start_up(), 0.5)
-    assert backend.state() == "closed"
-
-
 async def test_a_capacity_refusal_outside_unmute_is_retried_in_the_background() -> None:
     backend = Refusing(retry=RetryPolicy(budget_s=5, initial_backoff_s=0.05))
     tts = client(backend)
@@ -359,90 +261,3 @@ async def test_shutdown_during_a_slow_start_releases_the_backend() -> None:
     await tts.start_up()
     await asyncio.wait_for(tts.shutdown(), 1)
     assert backend.state() == "closed"
-
-
-# -- inside unmute: metrics, recorder, default backend ------------------------------
-
-
-async def test_counts_unmutes_tts_metrics(upstream: dict[str, FakeMetric]) -> None:
-    tts = client()
-    await tts.start_up()
-    await say(tts, "one two three")
-    messages = await collect(tts)
-    audio = [m for m in messages if isinstance(m, TTSAudioMessage)]
-    assert upstream["TTS_SESSIONS"].value == 1
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
-    assert upstream["TTS_SENT_FRAMES"].value == 3
-    assert upstream["TTS_RECV_FRAMES"].value == len(audio)
-    assert upstream["TTS_RECV_WORDS"].value == 3
-    assert len(upstream["TTS_TTFT"].observed) == 1
-    assert upstream["TTS_AUDIO_DURATION"].observed == [pytest.approx(3 * WORD_S)]
-    assert len(upstream["TTS_GEN_DURATION"].observed) == 1
-
-
-async def test_active_sessions_go_up_while_iterating(upstream: dict[str, FakeMetric]) -> None:
-    tts = client()
-    await tts.start_up()
-    await say(tts, "one")
-    iterator = aiter(tts)
-    await anext(iterator)
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 1
-    await tts.shutdown()
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
-
-
-async def test_records_an_audio_event_per_chunk_received(upstream: dict[str, FakeMetric]) -> None:
-    recorder = Recorder()
-    tts = client(recorder=recorder)
-    await tts.start_up()
-    await say(tts, "one two")
-    messages = await collect(tts)
-    samples = [len(m.pcm) for m in messages if isinstance(m, TTSAudioMessage)]
-    assert [who for who, _ in recorder.events] == ["server"] * len(samples)
-    assert [event.number_of_samples for _, event in recorder.events] == samples
-
-
-async def test_a_recorder_outside_unmute_gets_no_events() -> None:
-    recorder = Recorder()
-    tts = client(recorder=recorder)
-    await tts.start_up()
-    await say(tts, "one")
-    await collect(tts)
-    assert recorder.events == []
-
-
-async def test_inside_unmute_the_default_backend_is_kyutai_at_the_instance(
-    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
-    tts = TextToSpeech("ws://127.0.0.1:9", voice="some-voice")
-    await tts.start_up()
-    await tts.shutdown()
-    assert tts.backend_name == "kyutai"
-    backend: Any = tts._tts  # pyright: ignore[reportPrivateUsage]
-    assert backend.config.shown_url == "ws://127.0.0.1:9/api/tts_streaming"
-
-
-async def test_inside_unmute_the_named_backend_wins(
-    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("UNMUTE_TTS_BACKEND", "fixture")
-    monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
-    tts = TextToSpeech("ws://127.0.0.1:9")
-    await tts.start_up()
-    await say(tts, "Hello from unmute.")
-    messages = await collect(tts)
-    assert tts.backend_name == "fixture" and words(messages)
-
-
-async def test_a_voice_the_backend_does_not_have_falls_back_to_the_configured_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("UNMUTE_TTS_BACKEND", "orpheus")
-    monkeypatch.setenv("ORPHEUS_FASTAPI_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("UNMUTE_TTS_VOICE", "leo")
-    tts = TextToSpeech(voice="unmute-prod-website/p329_022.wav")
-    await tts.start_up()
-    await tts.shutdown()
-    backend: Any = tts._tts  # pyright: ignore[reportPrivateUsage]
-    assert backend.voice == "leo" and tts.voice == "unmute-prod-website/p329_022.wav"

@@ -62,9 +62,10 @@ def test_length_bound_prefers_a_clause_mark() -> None:
     assert segments[0] == "one two three four five six,"
 
 
-def test_a_word_longer_than_the_bound_is_kept_whole() -> None:
+def test_a_word_longer_than_the_bound_is_cut_at_the_bound() -> None:
     long_word = "x" * 50
-    assert by_words(f"{long_word} tail", TextSegmenter(max_chars=20)) == [long_word, "tail"]
+    segments = by_words(f"{long_word} tail", TextSegmenter(max_chars=20))
+    assert segments == ["x" * 20, "x" * 20, "x" * 10 + " tail"]
 
 
 def test_emotion_tags_stay_intact() -> None:

@@ -23,6 +23,7 @@ START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 SECTIONS: list[tuple[str, str]] = [
     ("Library (the Orchestrator and CLI)", "unmute.tts.settings:TTSSettings"),
     ("`fixture` backend", "backends.fixture.replay:FixtureSettings"),
+    ("`kyutai` backend", "backends.kyutai.settings:KyutaiClientSettings"),
     ("`orpheus` backend", "backends.orpheus.settings:OrpheusClientSettings"),
     ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),
     ("Modal deployment (`unmute-tts deploy`)", "modal_services.config:ModalDeployConfig"),

@@ -133,25 +133,19 @@ class TextToSpeech:
         if self._state != "not_created":
             raise RuntimeError(f"start_up() called in state {self._state!r}")
         self._state = "connecting"
-        try:
-            tts = self._make_backend()
-        except Exception as exc:
-            self._fail_startup(f"cannot create the TTS backend {self.backend_name or ''}: {exc}")
-            return
-        self._tts = tts
-        task = asyncio.create_task(self._bring_up(tts), name="pluggable-tts-start-up")
+        task = asyncio.create_task(self._bring_up(), name="pluggable-tts-start-up")
         self._startup_task = task
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_WAIT_S
         try:
             while not self._ready.is_set() and (remaining := deadline - loop.time()) > 0:
-                if self._refused_for_capacity(tts):
+                if self._refused_for_capacity():
                     break
                 await asyncio.wait({task}, timeout=min(remaining, 0.02))
         except BaseException:  # cancelled by discovery's timeout: release the backend
             await self._abandon()
             raise
-        if self._refused_for_capacity(tts):
+        if self._refused_for_capacity():
             at_capacity = host.at_capacity_error("tts")
             if at_capacity is not None:
                 logger.info("TTS %s is at capacity; discovery may try another", self.backend_name)
@@ -220,7 +214,9 @@ class TextToSpeech:
 
     # -- internals --------------------------------------------------------------------
 
-    def _make_backend(self) -> Backend:
+    async def _make_backend(self) -> Backend:
+        """The backend session; a backend's voice list is read off the loop (it may load
+        a library)."""
         if self._factory is not None:
             self.backend_name = self.backend_name or "custom"
             return self._factory()
@@ -233,17 +229,18 @@ class TextToSpeech:
                 name = resolve_backend_name(settings)[0]
         self.backend_name = name
         spec = get_backend(name)
-        voice = self._backend_voice(self.voice, spec.voices, settings.tts_voice)
+        voice = self.voice
+        if voice is not None:
+            voices = await asyncio.to_thread(spec.voices)
+            voice = self._backend_voice(voice, voices, settings.tts_voice)
+        else:
+            voice = settings.tts_voice
         if spec.create_at is not None and self.tts_instance:
             return spec.create_at(self.tts_instance, voice)
         return spec.create(voice)
 
-    def _backend_voice(
-        self, voice: str | None, known: Callable[[], list[str]], fallback: str | None
-    ) -> str | None:
-        if voice is None:
-            return fallback
-        voices = known()
+    def _backend_voice(self, voice: str, voices: list[str], fallback: str | None) -> str | None:
+        """`voice` if the backend has it (or does not list its voices), else `fallback`."""
         if voices and voice not in voices:
             logger.info(
                 "voice %r is not a voice of the %s backend; using %s",
@@ -254,7 +251,13 @@ class TextToSpeech:
             return fallback
         return voice
 
-    async def _bring_up(self, tts: Backend) -> None:
+    async def _bring_up(self) -> None:
+        try:
+            tts = await self._make_backend()
+        except Exception as exc:
+            self._fail_startup(f"cannot create the TTS backend {self.backend_name or ''}: {exc}")
+            return
+        self._tts = tts
         settings = self._settings or load_settings(TTSSettings)
         budget = settings.tts_startup_timeout_s
         retry = getattr(tts, "retry", None)
@@ -287,9 +290,8 @@ class TextToSpeech:
         self._startup_error = reason
         self._ready.set()
 
-    @staticmethod
-    def _refused_for_capacity(tts: Backend) -> bool:
-        errors: list[Exception] = getattr(tts, "startup_errors", [])
+    def _refused_for_capacity(self) -> bool:
+        errors: list[Exception] = getattr(self._tts, "startup_errors", [])
         return any(isinstance(error, AtCapacityError) for error in errors)
 
     async def _received(self) -> AsyncIterator[OutputMessage]:

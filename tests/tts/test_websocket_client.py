@@ -11,7 +11,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
+import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -37,21 +40,16 @@ class Client(UnmuteProtocolTextToSpeech):
     backend_name = "test"
 
 
-def client(url: str, **config: object) -> Client:
-    values: dict[str, object] = {
-        "service": "the test server",
-        "url": url + "/api/tts_streaming?format=PcmMessagePack",
-        "shown_url": url,
-        "url_setting": "TEST_URL",
-        "stall_timeout_s": 0.3,
-        "stall_timeout_setting": "TEST_STALL_TIMEOUT_S",
-    }
-    values.update(config)
-    return Client(
-        None,
-        config=ServiceConfig(**values),
-        retry=RetryPolicy(budget_s=0.5),  # type: ignore[arg-type]
+def client(url: str, **overrides: Any) -> Client:
+    config = ServiceConfig(
+        service="the test server",
+        url=url + "/api/tts_streaming?format=PcmMessagePack",
+        shown_url=url,
+        url_setting="TEST_URL",
+        stall_timeout_s=0.3,
+        stall_timeout_setting="TEST_STALL_TIMEOUT_S",
     )
+    return Client(None, config=replace(config, **overrides), retry=RetryPolicy(budget_s=0.5))
 
 
 @contextlib.asynccontextmanager
@@ -155,7 +153,7 @@ async def test_frames_sent_before_ready_go_first() -> None:
 
 
 def test_wire_frames_round_trip_server_and_client_messages() -> None:
-    audio = TTSAudioMessage(pcm=[0.5, -0.5])
+    audio = TTSAudioMessage(pcm=np.array([0.5, -0.5], dtype=np.float32))
     assert decode_frame(encode_frame(audio)) == {"type": "Audio", "pcm": [0.5, -0.5]}
     assert decode_frame(encode_frame(TTSClientEosMessage())) == {"type": "Eos"}
 

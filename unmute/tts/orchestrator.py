@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -183,23 +183,24 @@ class Orchestrator:
         messages = self._timed(tts, result, clock)
         if self.pace_ahead_s is not None:
             messages = paced(messages, Pacer(self.pace_ahead_s))
-        async for message in messages:
-            if self._interrupted:
-                return
-            if isinstance(message, TTSAudioMessage):
-                await self.sink.audio(message.pcm)
-                result.audio_s += message.duration_s
-            elif isinstance(message, TTSTextMessage):
-                await self.sink.word(message)
-                result.words.append(message.text)
-            else:
-                result.error = message.message
-                return
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                if self._interrupted:
+                    return
+                if isinstance(message, TTSAudioMessage):
+                    await self.sink.audio(message.pcm)
+                    result.audio_s += message.duration_s
+                elif isinstance(message, TTSTextMessage):
+                    await self.sink.word(message)
+                    result.words.append(message.text)
+                else:
+                    result.error = message.message
+                    return
 
     @staticmethod
     async def _timed(
         tts: TextToSpeech, result: SpeechResult, clock: dict[str, float]
-    ) -> AsyncIterator[OutputMessage]:
+    ) -> AsyncGenerator[OutputMessage, None]:
         """The backend's messages, noting the time to first audio as it arrives."""
         async for message in tts:
             if isinstance(message, TTSAudioMessage) and result.ttfa_s is None:

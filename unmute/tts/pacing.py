@@ -173,7 +173,7 @@ class Pacer(Generic[T]):
 
 async def paced(
     messages: AsyncIterable[OutputMessage], pacer: Pacer[OutputMessage]
-) -> AsyncIterator[OutputMessage]:
+) -> AsyncGenerator[OutputMessage, None]:
     """Yield `messages` on `pacer`'s schedule: audio ahead of real time, words at start_s.
 
     An Error message goes out after everything before it, and ends the stream. If

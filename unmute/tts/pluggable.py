@@ -184,14 +184,15 @@ class TextToSpeech:
         self._pacer = pacer
         if self._closed:
             pacer.cancel()
-        async for message in paced(self._received(), pacer):
-            if self._closed:
-                break
-            if isinstance(message, TTSAudioMessage):
-                self.received_samples_yielded += len(message.pcm)
-            yield message
-            if isinstance(message, TTSErrorMessage):
-                break
+        async with contextlib.aclosing(paced(self._received(), pacer)) as messages:
+            async for message in messages:
+                if self._closed:
+                    break
+                if isinstance(message, TTSAudioMessage):
+                    self.received_samples_yielded += len(message.pcm)
+                yield message
+                if isinstance(message, TTSErrorMessage):
+                    break
         await self.shutdown()
 
     async def shutdown(self) -> None:

@@ -30,7 +30,9 @@ def upstream_module(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError as exc:
         logger.debug("%s not importable (not inside unmute): %s", name, exc)
-        return None
+    except Exception:  # upstream is there but broken: run as if outside it, say why
+        logger.exception("%s failed to import; running as if outside unmute", name)
+    return None
 
 
 def inside_unmute() -> bool:

@@ -28,16 +28,16 @@ from backends.orpheus import AUTO_PRIORITY, VOICES, backend, prewarm
 from backends.orpheus.client import OrpheusAuthError, OrpheusTextToSpeech
 from backends.orpheus.settings import OrpheusClientSettings, load_client_settings
 from tests.support.sessions import speak
-from unmute.tts import session_metrics as mt
 from unmute.tts import registry
+from unmute.tts import session_metrics as mt
 from unmute.tts.base import BackendError
-from unmute.tts.settings import SettingsError
 from unmute.tts.protocol import (
     OutputMessage,
     TTSAudioMessage,
     TTSErrorMessage,
     TTSTextMessage,
 )
+from unmute.tts.settings import SettingsError
 
 API_KEY = "sk-test-3f9a1c"
 MODAL_KEY = "wk-test-77aa"
@@ -549,6 +549,25 @@ async def test_service_error_after_audio_ends_the_stream_with_its_message() -> N
     assert (
         isinstance(messages[-1], TTSErrorMessage) and "llama-server stalled" in messages[-1].message
     )
+
+
+async def test_a_service_silent_after_the_end_of_text_ends_the_stream_at_the_stall_timeout() -> (
+    None
+):
+    async def silent(ws: ServerConnection, fake: Fake) -> None:
+        await ws.send(pack({"type": "Ready"}))
+        async for raw in ws:
+            if unpack(raw)["type"] == "Eos":
+                break
+            await ws.send(pack(audio()))
+        await ws.wait_closed()  # audio still owed; the service says nothing more
+
+    async with fake_service(silent) as (url, _):
+        tts = OrpheusTextToSpeech(settings=settings(url, stall_timeout_s=0.3))
+        messages = await asyncio.wait_for(speak(tts, "one two"), 5)
+    assert len(audio_chunks(messages)) == 2
+    assert isinstance(messages[-1], TTSErrorMessage)
+    assert "ORPHEUS_STALL_TIMEOUT_S" in messages[-1].message
 
 
 async def test_service_closing_normally_before_eos_is_an_error() -> None:

@@ -21,6 +21,10 @@ A capacity refusal seen during that first wait raises upstream's
 
 Inside unmute, upstream's `worker_tts_*` Prometheus metrics count as its own client
 counts them, and the recorder gets its `UnmuteResponseAudioDeltaReady` events.
+
+The handler's voice (a character's) goes to the backend unless the backend lists its
+voices and that one is not among them (a Kyutai voice path sent to Orpheus): then
+`UNMUTE_TTS_VOICE`, or the backend's default voice, speaks instead.
 """
 
 from __future__ import annotations

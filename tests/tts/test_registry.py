@@ -79,6 +79,7 @@ def test_unknown_backend_in_environment_is_an_error(monkeypatch: pytest.MonkeyPa
 def test_default_is_espeak_without_a_service_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
     monkeypatch.delenv("ORPHEUS_FASTAPI_URL", raising=False)
+    monkeypatch.delenv("KYUTAI_TTS_URL", raising=False)
     registry.refresh()
     name, reason = registry.resolve_backend_name()
     assert name == "espeak"
@@ -90,11 +91,25 @@ def test_default_choice_is_logged_once(
 ) -> None:
     monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
     monkeypatch.delenv("ORPHEUS_FASTAPI_URL", raising=False)
+    monkeypatch.delenv("KYUTAI_TTS_URL", raising=False)
     registry.refresh()
     with caplog.at_level("INFO", logger="unmute.tts.registry"):
         registry.resolve_backend_name()
         registry.resolve_backend_name()
     assert sum("chosen by default" in r.message for r in caplog.records) == 1
+
+
+def test_kyutai_url_makes_kyutai_the_default_below_orpheus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
+    monkeypatch.delenv("ORPHEUS_FASTAPI_URL", raising=False)
+    monkeypatch.setenv("KYUTAI_TTS_URL", "ws://127.0.0.1:8089")
+    registry.refresh()
+    assert registry.resolve_backend_name()[0] == "kyutai"
+    monkeypatch.setenv("ORPHEUS_FASTAPI_URL", "http://127.0.0.1:8000")
+    registry.refresh()
+    assert registry.resolve_backend_name()[0] == "orpheus"
 
 
 def test_invalid_setting_error_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

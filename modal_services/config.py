@@ -14,12 +14,12 @@ same configuration as the deploy that built it.
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modal_services.llama_keys import LLAMA_API_KEY, LLAMA_NEXT_API_KEY, LLAMA_SEND_NEXT_KEY
 from orpheus_service.llama.server import LlamaServerConfig, build_llama_server_command
 
 ENV_PREFIX = "ORPHEUS_MODAL_"
@@ -29,9 +29,15 @@ SECRET_LLAMA_ENDPOINT = "ORPHEUS_LLAMA_ENDPOINT"
 """Base URL of the deployed llama service."""
 SECRET_API_KEY = "ORPHEUS_API_KEY"
 """Key clients of the TTS service must send."""
-SECRET_LLAMA_API_KEY = "ORPHEUS_LLAMA_API_KEY"
-"""Key the TTS service sends to the llama service (llama-server --api-key)."""
-SECRET_KEYS = (SECRET_LLAMA_ENDPOINT, SECRET_API_KEY, SECRET_LLAMA_API_KEY)
+SECRET_LLAMA_API_KEY = LLAMA_API_KEY
+"""Key between the TTS service and llama-server (rotation: see modal_services.llama_keys)."""
+SECRET_KEYS = (
+    SECRET_LLAMA_ENDPOINT,
+    SECRET_API_KEY,
+    SECRET_LLAMA_API_KEY,
+    LLAMA_NEXT_API_KEY,
+    LLAMA_SEND_NEXT_KEY,
+)
 
 LLAMA_MODULE = "modal_services.orpheus_llama_modal"
 TTS_MODULE = "modal_services.orpheus_fastapi_modal"
@@ -43,42 +49,6 @@ TTS_CLASS = "OrpheusTTS"
 """Name of the TTS class inside its app."""
 TTS_WEB_METHOD = "web"
 """Name of the TTS class's ASGI method."""
-
-LOCAL_SOURCES = ("unmute", "orpheus_service", "modal_services")
-"""Local packages added to both images (the containers import them)."""
-
-LLAMA_PIP_PACKAGES = (
-    "pydantic>=2.7",
-    "pydantic-settings>=2.3",
-    "numpy>=1.26",
-    "huggingface_hub>=0.24",
-)
-"""What the llama image needs besides llama-server: the config (which reads settings
-through `unmute`, whose package imports numpy) and the model download.
-
-A test checks that these cover every module the llama container imports."""
-
-TTS_PIP_PACKAGES = (
-    "torch>=2.2",
-    "snac>=1.2.1",
-    "fastapi>=0.110",
-    "uvicorn>=0.29",
-    "httpx>=0.27",
-    "av>=12",
-    "pysbd>=0.3.4",
-    "prometheus-client>=0.20",
-    "websockets>=13",
-    "msgpack>=1.0",
-    "numpy>=1.26",
-    "pydantic>=2.7",
-    "pydantic-settings>=2.3",
-    "huggingface_hub>=0.24",
-)
-"""The service image's packages: the `service` extra, the core dependencies and the hub client.
-
-Tests check that this covers every requirement of the `service` extra and the core
-dependencies in pyproject.toml, and every module the TTS container imports.
-"""
 
 # GPU prices on Modal, USD per hour, at the time of writing (May 2026); approximate.
 GPU_PRICES_USD_PER_HOUR = {
@@ -135,10 +105,25 @@ class ModalDeployConfig(BaseSettings):
     snac_dir: str = "/opt/snac_24khz"
     """Where the SNAC weights lie in the TTS image (ORPHEUS_MODAL_SNAC_DIR)."""
 
+    # TTS image: torch
+    torch_version: str = Field(default="2.13.0", pattern=r"^\d+\.\d+\.\d+$")
+    """torch of the TTS image (ORPHEUS_MODAL_TORCH_VERSION), the version the tests run."""
+    torch_cuda: str = Field(default="cu128", pattern=r"^cu\d{3}$")
+    """CUDA build of that torch (ORPHEUS_MODAL_TORCH_CUDA), from PyTorch's index for it.
+
+    cu128 (CUDA 12.8) runs on any driver of the 12.x series from 525 on (CUDA's
+    minor-version compatibility) and carries sm_89 kernels for the L4 (and L40S).
+    The torch on PyPI is a CUDA 13 build, which needs driver 580 or newer: the
+    build is chosen here, not left to whichever wheel pip finds."""
+
     # llama-server
-    llama_image: str = "ghcr.io/ggml-org/llama.cpp:server-cuda"
-    """llama.cpp's official CUDA server image; pin a build tag for reproducible deploys
-    (ORPHEUS_MODAL_LLAMA_IMAGE)."""
+    llama_image: str = "ghcr.io/ggml-org/llama.cpp:server-cuda-b11206"
+    """llama.cpp's official CUDA 12 server image at one build (ORPHEUS_MODAL_LLAMA_IMAGE).
+
+    Pinned: the floating `server-cuda` tag would change the server under a redeploy.
+    To move it, pick a build tag `server-cuda-b<N>` of ghcr.io/ggml-org/llama.cpp
+    (one per llama.cpp release), run the llama tests against that build, set it here
+    or in the variable, and redeploy."""
     llama_binary: str = "/app/llama-server"
     """Path of llama-server inside that image (ORPHEUS_MODAL_LLAMA_BINARY)."""
     llama_port: int = Field(default=8080, ge=1, le=65535)
@@ -329,43 +314,7 @@ def tts_asgi_options(config: ModalDeployConfig) -> dict[str, Any]:
     return {"requires_proxy_auth": config.proxy_auth}
 
 
-def tts_service_env(config: ModalDeployConfig) -> dict[str, str]:
-    """ORPHEUS_* settings of the service in its container (the Secret adds the rest)."""
-    return {
-        "ORPHEUS_SNAC_MODEL": config.snac_dir,
-        "ORPHEUS_SNAC_DEVICE": "cuda",
-        "ORPHEUS_MAX_SESSIONS": str(config.tts_max_sessions),
-        "ORPHEUS_MODEL_NAME": config.model_name,
-    }
-
-
-def snac_bake_command(config: ModalDeployConfig) -> str:
-    """Shell command run at image build time that puts the SNAC weights in `snac_dir`."""
-    script = (
-        "from huggingface_hub import hf_hub_download\n"
-        f"for name in ('config.json', 'pytorch_model.bin'):\n"
-        f"    hf_hub_download(repo_id={config.snac_repo!r}, filename=name, "
-        f"local_dir={config.snac_dir!r})\n"
-    )
-    return f"python -c {shlex.quote(script)}"
-
-
 # -- llama-server command line ------------------------------------------------------------
-
-
-LLAMA_API_KEY_FILE = "/tmp/llama-api-keys"
-"""Where the llama container writes ORPHEUS_LLAMA_API_KEY for `--api-key-file`."""
-
-
-def llama_auth_supported() -> bool:
-    """Whether the service can send llama-server a key (OrpheusSettings.llama_api_key).
-
-    llama-server gets `--api-key-file` only then: a key the service cannot send would
-    lock the service out. Without it the llama URL is unguessable but open.
-    """
-    from orpheus_service.settings import OrpheusSettings
-
-    return "llama_api_key" in OrpheusSettings.model_fields
 
 
 def llama_server_config(

@@ -3,7 +3,7 @@
 - `ensure_model`: the GGUF in the models volume, downloaded from the hub only when
   it is not there (after re-reading the volume, in case another container has just
   put it there), then committed so later containers see it.
-- `start_llama_server`: writes the llama key to a file (kept out of `ps`), starts
+- `start_llama_server`: writes the accepted llama keys to a file (kept out of `ps`), starts
   llama-server with the command of `config.llama_server_command` through
   `orpheus_service.llama.server.LlamaServerProcess` (the runner the local tests use),
   copies its output to the container's stdout (Modal logs), and returns once
@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from modal_services.config import (
-    LLAMA_API_KEY_FILE,
-    ModalDeployConfig,
-    llama_server_config,
-)
+from modal_services.config import ModalDeployConfig, llama_server_config
+from modal_services.llama_keys import write_api_key_file
 from orpheus_service.llama.server import LlamaServerProcess
 
-LLAMA_LOG = Path("/tmp/llama-server.log")
+
+def llama_log_path() -> Path:
+    """llama-server's log file (/tmp/llama-server.log in a container)."""
+    return Path(tempfile.gettempdir()) / "llama-server.log"
 
 
 class ModelDownloadError(RuntimeError):
@@ -83,16 +84,6 @@ def ensure_model(
     return path, True
 
 
-def write_api_key_file(key: str | None, path: str = LLAMA_API_KEY_FILE) -> str | None:
-    """Write `key` to `path` (mode 600) for `--api-key-file`; None (no file) without a key."""
-    if not key:
-        return None
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key + "\n")
-    return path
-
-
 def follow_log(path: Path, stop: threading.Event, out: TextIO = sys.stdout) -> None:
     """Copy what is appended to `path` to `out` until `stop` is set."""
     position = 0
@@ -115,7 +106,7 @@ def llama_process(
     config: ModalDeployConfig,
     *,
     api_key_file: str | None,
-    log_path: Path = LLAMA_LOG,
+    log_path: Path | None = None,
     host: str = "0.0.0.0",
 ) -> LlamaServerProcess:
     """The (not yet started) llama-server process of the container."""
@@ -128,7 +119,7 @@ def llama_process(
         binary=binary,
         startup_timeout_s=config.llama_startup_timeout_s,
         env={"LD_LIBRARY_PATH": library_path},
-        log_path=log_path,
+        log_path=log_path or llama_log_path(),
     )
 
 
@@ -157,18 +148,20 @@ def watch_process(
 def start_llama_server(
     config: ModalDeployConfig,
     *,
-    api_key: str | None,
+    api_keys: list[str],
     out: TextIO = sys.stdout,
     on_exit: Callable[[int], None] = exit_container,
-    key_path: str = LLAMA_API_KEY_FILE,
-    log_path: Path = LLAMA_LOG,
+    key_path: str | None = None,
+    log_path: Path | None = None,
     host: str = "0.0.0.0",
 ) -> LlamaServerProcess:
-    """Start llama-server and return once `/health` answers 200 (raises on failure).
+    """Start llama-server accepting `api_keys` (none: no key is asked) and return once
+    `/health` answers 200 (raises on failure).
 
     Afterwards its output keeps going to `out`, and `on_exit` runs if it dies.
     """
-    key_file = write_api_key_file(api_key, key_path)
+    log_path = log_path or llama_log_path()
+    key_file = write_api_key_file(api_keys, key_path)
     process = llama_process(config, api_key_file=key_file, log_path=log_path, host=host)
     print(f"starting: {' '.join(process.command)}", file=out, flush=True)
     stop = threading.Event()

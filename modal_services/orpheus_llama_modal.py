@@ -2,18 +2,20 @@
 
     modal deploy -m modal_services.orpheus_llama_modal   (or: unmute-tts deploy)
 
-- Image: llama.cpp's official CUDA server image (`llama_image`), with Python added
-  for Modal and the model download; its entrypoint is cleared.
+- Image: llama.cpp's official CUDA server image (`llama_image`, pinned to a build),
+  with Python added for Modal and the model download (`images.LLAMA_PIP_PACKAGES`,
+  nothing else: the container's code imports only those and the standard library);
+  its entrypoint is cleared. It carries this project's source folders only.
 - The GGUF is downloaded once into the Volume `models_volume` (function
   `download_model`, which the deploy runs; the server does the same on a cold start
   if the file is missing) and read from there by every container afterwards.
 - `serve` is a `@modal.web_server`: it starts llama-server with the command line of
   `orpheus_service.llama.server.build_llama_server_command` (the builder the local
   tests run) for `config.llama_server_config`: all layers on the GPU (`-ngl 999`),
-  `parallel_slots` slots with `ctx_per_slot` tokens each, and the Secret's
-  ORPHEUS_LLAMA_API_KEY in `--api-key-file` once the service can send it
-  (`config.llama_auth_supported`). It returns once `/health` answers 200, within the startup
-  timeout, so no request reaches a server still loading the model.
+  `parallel_slots` slots with `ctx_per_slot` tokens each, and the Secret's llama
+  keys in `--api-key-file` (the key, and during a rotation the next key too:
+  `modal_services.llama_keys`). It returns once `/health` answers 200, within the
+  startup timeout, so no request reaches a server still loading the model.
 - `@modal.concurrent(max_inputs=parallel_slots)`: one request per slot per container;
   the next one makes Modal start another container instead of queueing.
 
@@ -22,37 +24,34 @@ Importing this module needs neither Modal credentials nor network.
 
 from __future__ import annotations
 
-import os
-
 import modal
 
 from modal_services.config import (
-    LLAMA_PIP_PACKAGES,
-    LOCAL_SOURCES,
-    SECRET_LLAMA_API_KEY,
     ModalDeployConfig,
     container_env,
     download_function_options,
-    llama_auth_supported,
     llama_concurrency,
     llama_function_options,
     llama_web_server_options,
 )
+from modal_services.images import LLAMA_PIP_PACKAGES, LOCAL_SOURCES, REPO_ROOT, ignored_source
 
 CONFIG = ModalDeployConfig.load()
 
 image = (
     modal.Image.from_registry(CONFIG.llama_image, add_python=CONFIG.python_version)
     .entrypoint([])
-    .uv_pip_install(*LLAMA_PIP_PACKAGES)
+    .pip_install(*LLAMA_PIP_PACKAGES)
     .env(container_env(CONFIG))
-    .add_local_python_source(*LOCAL_SOURCES)
 )
+for _local, _remote in LOCAL_SOURCES:
+    image = image.add_local_dir(REPO_ROOT / _local, _remote, ignore=ignored_source)
 models = modal.Volume.from_name(CONFIG.models_volume, create_if_missing=True)
 secret = modal.Secret.from_name(CONFIG.secret_name)
 app = modal.App(CONFIG.llama_app_name, include_source=False)
 
 with image.imports():
+    from modal_services.llama_keys import accepted_llama_keys
     from modal_services.llama_runtime import ensure_model, start_llama_server
 
 _running: list[object] = []
@@ -78,5 +77,4 @@ def download_model() -> str:
 def serve() -> None:
     """Start llama-server on the model in the volume; return once it is healthy."""
     ensure_model(CONFIG, reload=models.reload, commit=models.commit)
-    api_key = os.environ.get(SECRET_LLAMA_API_KEY) if llama_auth_supported() else None
-    _running.append(start_llama_server(CONFIG, api_key=api_key))
+    _running.append(start_llama_server(CONFIG, api_keys=accepted_llama_keys()))

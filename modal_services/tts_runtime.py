@@ -2,8 +2,8 @@
 
 - `load_service_settings`: the ORPHEUS_* settings of the container (the image sets
   ORPHEUS_SNAC_MODEL to the baked weights; the Modal Secret adds
-  ORPHEUS_LLAMA_ENDPOINT, ORPHEUS_API_KEY and ORPHEUS_LLAMA_API_KEY, the key
-  llama-server is started with).
+  ORPHEUS_LLAMA_ENDPOINT, ORPHEUS_API_KEY and the llama keys; the key sent to
+  llama-server is `llama_keys.llama_key_to_send`'s choice).
 - `build_service_deps`: `orpheus_service.api.wiring.build_deps`, the service's own
   factory: loads SNAC on the GPU and warms it up, starts the decode batching
   scheduler, opens the pooled llama-server client. The Modal class awaits it in
@@ -17,15 +17,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from modal_services.llama_keys import llama_key_to_send
 from orpheus_service.api.app import ServiceDeps, create_app
 from orpheus_service.api.metrics import ServiceMetrics
-from orpheus_service.settings import OrpheusSettings
 from orpheus_service.api.wiring import build_deps
+from orpheus_service.settings import OrpheusSettings
 
 
 def load_service_settings() -> OrpheusSettings:
-    """The container's settings; an invalid variable raises an error naming it."""
-    return OrpheusSettings.load()
+    """The container's settings, with the llama key of the rotation's current step;
+    an invalid variable raises an error naming it."""
+    key = llama_key_to_send()
+    return OrpheusSettings.load(**({"llama_api_key": key} if key else {}))
 
 
 async def build_service_deps(settings: OrpheusSettings) -> tuple[ServiceDeps, ServiceMetrics]:

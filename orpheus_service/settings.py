@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orpheus_service.llama.client import SamplingOverrides
 from orpheus_service.engine.prompt import ALL_VOICES, check_voice
+from orpheus_service.llama.sampling import SamplingOverrides
 
 ENV_PREFIX = "ORPHEUS_"
 SUPPORTED_SAMPLE_RATE = 24000

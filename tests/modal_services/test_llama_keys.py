@@ -41,7 +41,7 @@ def test_a_key_llama_server_would_misread_is_refused_naming_the_variable() -> No
 
 def test_key_file_holds_one_key_per_line_readable_by_the_owner_only(tmp_path: Path) -> None:
     path = keys.write_api_key_file(["a", "b"], str(tmp_path / "keys"))
-    assert path == str(tmp_path / "keys")
+    assert path is not None and path == str(tmp_path / "keys")
     assert Path(path).read_text() == "a\nb\n"
     assert Path(path).stat().st_mode & 0o777 == 0o600
     assert keys.write_api_key_file([], str(tmp_path / "none")) is None

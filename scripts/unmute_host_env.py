@@ -237,7 +237,9 @@ def ensure_environment(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: build or reuse an environment, print its interpreter."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description="Build or reuse a Python 3.12 environment: upstream unmute + this project."
+    )
     parser.add_argument("layout", nargs="?", default="host", choices=LAYOUTS)
     args = parser.parse_args(argv)
     try:

@@ -209,16 +209,14 @@ async def run_turn(uh: Any, interrupt_after: int | None) -> dict[str, Any]:
     result["socket_fds_before"] = baseline_sockets
     result["socket_fds_after"] = socket_fds()
     if handler.recorder is not None:
-        result["recorded"] = [
-            json.loads(line)["data"]
-            for line in Path(handler.recorder.path).read_text().splitlines()
-        ]
+        text = await asyncio.to_thread(Path(handler.recorder.path).read_text)
+        result["recorded"] = [json.loads(line)["data"] for line in text.splitlines()]
     return result
 
 
 async def main() -> dict[str, Any]:
     """Import the handler; for each run (backend), a full reply then an interrupted one."""
-    import unmute.unmute_handler as uh
+    import unmute.unmute_handler as uh  # pyright: ignore[reportMissingImports]  (upstream's)
 
     results: dict[str, Any] = {"tts_class": f"{uh.TextToSpeech.__module__}.TextToSpeech"}
     results["modules"] = {

@@ -66,7 +66,7 @@ def _drive(
     }
     recordings = work / "recordings"
     recordings.mkdir()
-    with KyutaiTTSServer() as stand_in:
+    with KyutaiTTSServer(speed=2.0) as stand_in:
         env = clean_env(
             PYTHONPATH=str(checkout),
             KYUTAI_LLM_MODEL="fake-llm",

@@ -235,6 +235,21 @@ async def test_a_capacity_refusal_outside_unmute_is_retried_in_the_background() 
     assert backend.state() == "closed"
 
 
+async def test_a_backend_failing_to_take_a_word_ends_the_stream_with_an_error() -> None:
+    class Deaf(FakeTextToSpeech):
+        async def send(self, message: object) -> None:
+            raise RuntimeError("cannot take text")
+
+    backend = Deaf()
+    tts = client(backend)
+    await tts.start_up()
+    await say(tts, "hello")
+    messages = await asyncio.wait_for(collect(tts), 5)
+    assert isinstance(messages[-1], TTSErrorMessage)
+    assert "cannot take text" in messages[-1].message
+    assert backend.state() == "closed"
+
+
 # -- shutdown -------------------------------------------------------------------------
 
 

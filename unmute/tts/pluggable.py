@@ -113,6 +113,7 @@ class TextToSpeech:
         self._input: asyncio.Queue[TTSClientTextMessage | TTSClientEosMessage] = asyncio.Queue()
         self._ready = asyncio.Event()
         self._startup_error: str | None = None
+        self._send_error: str | None = None
         self._startup_task: asyncio.Task[None] | None = None
         self._pacer: Pacer[OutputMessage] | None = None
         self._first_text_at: float | None = None
@@ -286,7 +287,13 @@ class TextToSpeech:
         self._ready.set()
         while True:  # forward the words, those kept while starting first
             message = await self._input.get()
-            await tts.send(message)
+            try:
+                await tts.send(message)
+            except Exception as exc:  # a backend breaking its contract: end its stream
+                logger.exception("TTS %s: send failed", self.backend_name)
+                self._send_error = f"{self.backend_name}: send failed: {exc}"
+                await tts.shutdown()
+                return
             if isinstance(message, TTSClientEosMessage):
                 return
 
@@ -322,6 +329,9 @@ class TextToSpeech:
         except Exception as exc:  # a backend breaking its contract: end the stream
             logger.exception("TTS %s failed", self.backend_name)
             yield TTSErrorMessage(message=f"{self.backend_name}: {exc}")
+            return
+        if self._send_error is not None:
+            yield TTSErrorMessage(message=self._send_error)
 
     async def _on_audio(self, message: TTSAudioMessage) -> None:
         _metric("TTS_RECV_FRAMES", "inc")

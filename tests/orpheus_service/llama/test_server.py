@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orpheus_service import llama_server
+from orpheus_service.llama import server as llama_server
 from orpheus_service.llama.server import (
     LlamaServerConfig,
     LlamaServerNotFoundError,

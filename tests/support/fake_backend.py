@@ -15,7 +15,7 @@ CHUNKS_PER_WORD = 2
 
 
 class FakeTextToSpeech(BaseTextToSpeech):
-    """Speaks each word as WORD_S of a tone, in CHUNKS_PER_WORD chunks."""
+    """Speaks each word as `word_s` (WORD_S) of a tone, in CHUNKS_PER_WORD chunks."""
 
     backend_name = "fake"
 
@@ -27,6 +27,7 @@ class FakeTextToSpeech(BaseTextToSpeech):
         fail_opens: int = 0,
         fail_after_words: int | None = None,
         silent: bool = False,
+        word_s: float = WORD_S,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(voice, retry=retry)
@@ -34,6 +35,7 @@ class FakeTextToSpeech(BaseTextToSpeech):
         self.fail_opens = fail_opens
         self.fail_after_words = fail_after_words
         self.silent = silent
+        self.word_s = word_s
         self.opens = 0
         self.closed = 0
 
@@ -55,13 +57,13 @@ class FakeTextToSpeech(BaseTextToSpeech):
                 continue
             if self.fail_after_words is not None and words >= self.fail_after_words:
                 raise ConnectionError("connection dropped")
-            samples = int(WORD_S * SAMPLE_RATE) // CHUNKS_PER_WORD
-            yield TTSTextMessage(text=word, start_s=t, stop_s=t + WORD_S)
+            samples = int(self.word_s * SAMPLE_RATE) // CHUNKS_PER_WORD
+            yield TTSTextMessage(text=word, start_s=t, stop_s=t + self.word_s)
             for _ in range(CHUNKS_PER_WORD):
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
                 yield TTSAudioMessage(
                     pcm=(0.1 * np.sin(np.arange(samples) / 10)).astype(np.float32)
                 )
-            t += WORD_S
+            t += self.word_s
             words += 1

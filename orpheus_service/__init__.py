@@ -10,8 +10,14 @@ The folders follow the pipeline, text in, audio out:
   (the `llama-server` command line and process).
 - `snac/`: SNAC audio decoding: `loading` (weights, folding) and the exact streaming
   decoder (`decoder`, with its `stream_graph`, `stream_ops` and `packed_linear`).
-- `api/`: the FastAPI service: `app`, `wiring` (real dependencies), `sessions`, `auth`,
-  `metrics`, `encoding` (PCM to WAV/MP3/...), `responses`, and one module per
-  protocol's routes (`routes_openai`, `routes_ws`).
+- `api/`: the FastAPI service. `app` (`create_app`) assembles it from `wiring` (the
+  real dependencies), `context` (`ServiceDeps`, `ServiceContext`, `get_context`),
+  `speech` (what the API needs of the engine), `sessions` (one synthesis on one of
+  `limiter`'s channels), `errors` (failures as HTTP errors), `validation` (voice and
+  input checks), `auth`, `metrics`, `encoding` (PCM to WAV/MP3/...), `streaming`
+  (disconnect-aware HTTP stream), `text_feed` and `websocket` (what both sockets
+  share), and one module per protocol's routes: `routes_openai`, `routes_unmute`
+  (unmute's msgpack socket), `routes_pcm_socket` (the text-in, PCM-out socket),
+  `routes_ops` (/health, /metrics).
 - `settings` (`ORPHEUS_*` variables) and `cli` (`unmute-tts serve`).
 """

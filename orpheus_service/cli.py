@@ -18,8 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     require_extra("torch", "service", feature="unmute-tts serve")
 
     from orpheus_service.api.app import create_app
-    from orpheus_service.settings import OrpheusSettings
     from orpheus_service.api.wiring import deps_factory
+    from orpheus_service.settings import OrpheusSettings
 
     overrides: dict[str, Any] = {}
     for flag, field in (

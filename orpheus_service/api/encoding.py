@@ -23,11 +23,13 @@ import av.filter
 import numpy as np
 import numpy.typing as npt
 
+from unmute.tts.audio import float_to_pcm16
+from unmute.tts.protocol import SAMPLE_RATE
+
 Pcm = npt.NDArray[np.float32]
 ResponseFormat = Literal["wav", "pcm", "mp3", "opus", "flac", "aac"]
 RESPONSE_FORMATS: Final[tuple[str, ...]] = get_args(ResponseFormat)
 
-SAMPLE_RATE: Final = 24000
 MIN_SPEED: Final = 0.25
 MAX_SPEED: Final = 4.0
 
@@ -48,12 +50,6 @@ _CODECS: Final[dict[str, tuple[str, str, int | None, dict[str, str]]]] = {
     "flac": ("flac", "flac", None, {}),
     "aac": ("adts", "aac", 64_000, {}),
 }
-
-
-def float_to_pcm16(pcm: Pcm) -> bytes:
-    """Float samples in [-1, 1] as 16-bit little-endian bytes (clipped)."""
-    scaled = np.clip(pcm, -1.0, 1.0) * 32767.0
-    return np.rint(scaled).astype("<i2").tobytes()
 
 
 class _Sink:

@@ -7,18 +7,20 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Literal, cast
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, AudioPipeline, ResponseFormat
-from orpheus_service.engine.pipeline import AudioChunk, EngineEvent
-from orpheus_service.engine.prompt import ALL_VOICES, UnknownVoiceError, check_voice, clean_text
-from orpheus_service.api.responses import LiveStreamingResponse, error_body, error_response
-from orpheus_service.api.sessions import Outcome, ServiceContext, ServiceError, Session
+from orpheus_service.api.errors import ServiceError, error_body
+from orpheus_service.api.sessions import Session
+from orpheus_service.api.streaming import LiveStreamingResponse
+from orpheus_service.api.validation import check_input, resolve_voice
+from orpheus_service.engine.events import AudioChunk, EngineEvent
+from orpheus_service.engine.prompt import ALL_VOICES
 
 MODEL_IDS = ("orpheus", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """Model names accepted (any name is accepted; these are listed by /v1/models)."""
@@ -44,35 +46,10 @@ class SpeechRequest(BaseModel):
     instructions: str | None = None
     """Accepted for compatibility; Orpheus takes emotion tags inside the input instead."""
 
-
-def get_context(conn: HTTPConnection) -> ServiceContext:
-    """The ServiceContext of the app serving `conn`."""
-    return cast(ServiceContext, conn.app.state.orpheus)
-
-
-def resolve_voice(ctx: ServiceContext, voice: str | VoiceRef | None) -> str:
-    """The canonical voice name, or a 400 ServiceError listing the voices."""
-    name = voice.id if isinstance(voice, VoiceRef) else voice
-    if name is None or not name.strip():
-        return ctx.settings.default_voice
-    try:
-        return check_voice(name)
-    except UnknownVoiceError as exc:
-        raise ServiceError(400, "unknown_voice", str(exc)) from None
-
-
-def check_input(ctx: ServiceContext, text: str) -> str:
-    """The text to speak, or a 400 ServiceError (empty, or over the limit)."""
-    limit = ctx.settings.max_input_chars
-    if len(text) > limit:
-        raise ServiceError(
-            400,
-            "input_too_long",
-            f"input is {len(text)} characters long; the limit is {limit} (ORPHEUS_MAX_INPUT_CHARS)",
-        )
-    if not clean_text(text):
-        raise ServiceError(400, "empty_input", "input is empty: there is nothing to speak")
-    return text
+    @property
+    def voice_name(self) -> str | None:
+        """The voice asked for, whichever form it came in."""
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
 
 
 async def _wait_disconnect(request: Request) -> None:
@@ -128,8 +105,8 @@ async def speak(
 ) -> Response:
     """Validate, take a channel, wait for the first audio, then stream the rest."""
     ctx = get_context(request)
-    text = check_input(ctx, body.input)
-    voice = resolve_voice(ctx, body.voice)
+    text = check_input(ctx.settings, body.input)
+    voice = resolve_voice(ctx.settings, body.voice_name)
     session = Session.open(ctx, endpoint)
     try:
         pipeline = AudioPipeline(response_format, body.speed)
@@ -246,8 +223,3 @@ async def list_models(request: Request) -> dict[str, object]:
         "object": "list",
         "data": [{"id": i, "object": "model", "created": 0, "owned_by": "orpheus"} for i in ids],
     }
-
-
-def service_error_response(exc: ServiceError) -> Response:
-    """The JSON response for a ServiceError raised before streaming began."""
-    return error_response(exc.status, exc.code, exc.message)

@@ -1,12 +1,11 @@
-"""Sessions: capacity, metrics, error mapping and text feeds shared by every endpoint.
+"""`Session`: one synthesis holding one of the service's channels.
 
-A `Session` holds one of `max_sessions` channels for one synthesis. It records
-time to first audio (when the transport reports the first audio sent), the
-real-time factor of a finished synthesis, dropped frames, and cancellations
-(client gone, error, shutdown). `close()` always cancels a synthesis still
-running, which closes its llama request; called from another task (shutdown),
-it first cancels the task iterating the synthesis, since a running async
-generator cannot be closed from outside.
+A session records time to first audio (when the transport reports the first audio
+sent), the real-time factor of a finished synthesis, dropped frames, and
+cancellations (client gone, error, shutdown). `close()` always cancels a synthesis
+still running, which closes its llama request; called from another task (shutdown),
+it first cancels the task iterating the synthesis, since a running async generator
+cannot be closed from outside.
 """
 
 from __future__ import annotations
@@ -14,137 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from collections.abc import AsyncIterable, AsyncIterator
 
-import httpx
-
-from orpheus_service.engine.pipeline import EngineEvent, EngineStats, NoAudioError, OrpheusEngineError
-from orpheus_service.llama.client import (
-    LlamaProtocolError,
-    LlamaServerError,
-    LlamaTimeoutError,
-    LlamaUnavailableError,
-    SamplingOverrides,
-)
-from orpheus_service.engine.prompt import UnknownVoiceError
-from orpheus_service.api.metrics import ServiceMetrics
-from orpheus_service.settings import OrpheusSettings
+from orpheus_service.api.context import Outcome, ServiceContext
+from orpheus_service.api.errors import CapacityError, ServiceError, classify_error
+from orpheus_service.api.speech import SpeechSynthesis
+from orpheus_service.engine.events import EngineEvent
+from orpheus_service.llama.sampling import SamplingOverrides
+from unmute.tts.protocol import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 24000
-NO_FREE_CHANNELS = "no free channels"
-Outcome = Literal["done", "client_gone", "error", "shutdown"]
-
-
-class SpeechSynthesis(Protocol):
-    """A running synthesis (OrpheusEngine's `Synthesis`)."""
-
-    stats: EngineStats
-
-    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
-
-    async def aclose(self) -> None: ...
-
-
-class SpeechEngine(Protocol):
-    """What the service needs of OrpheusEngine."""
-
-    def synthesize(
-        self,
-        text: str | AsyncIterable[str],
-        *,
-        voice: str | None = None,
-        sampling: SamplingOverrides | None = None,
-    ) -> SpeechSynthesis: ...
-
-
-class ServiceError(Exception):
-    """An error with the HTTP status and code to report to the client."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class CapacityError(ServiceError):
-    """Every channel is busy."""
-
-    def __init__(self) -> None:
-        super().__init__(429, "no_free_channels", NO_FREE_CHANNELS)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def classify_error(exc: BaseException) -> ServiceError:
-    """The client-facing error for a failure of the engine or llama-server."""
-    for err in _chain(exc):
-        if isinstance(err, ServiceError):
-            return err
-        if isinstance(err, UnknownVoiceError):
-            return ServiceError(400, "unknown_voice", str(err))
-        if isinstance(err, LlamaTimeoutError | TimeoutError | httpx.TimeoutException):
-            return ServiceError(504, "llama_timeout", f"llama-server stalled: {err}")
-        if isinstance(err, LlamaUnavailableError | httpx.ConnectError | ConnectionError):
-            return ServiceError(503, "llama_unavailable", f"llama-server unavailable: {err}")
-        if isinstance(err, LlamaProtocolError):
-            return ServiceError(502, "llama_bad_response", f"bad answer from llama-server: {err}")
-        if isinstance(err, LlamaServerError | httpx.HTTPError):
-            return ServiceError(502, "llama_error", f"llama-server failed: {err}")
-        if isinstance(err, NoAudioError):
-            return ServiceError(502, "no_audio", str(err))
-        if isinstance(err, OrpheusEngineError):
-            return ServiceError(502, "engine_error", str(err))
-    return ServiceError(500, "internal_error", f"synthesis failed: {type(exc).__name__}: {exc}")
-
-
-class SessionLimiter:
-    """At most `capacity` sessions at a time; acquiring never waits."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.active = 0
-
-    def try_acquire(self) -> bool:
-        """Take a channel if one is free."""
-        if self.active >= self.capacity:
-            return False
-        self.active += 1
-        return True
-
-    def release(self) -> None:
-        """Give a channel back."""
-        self.active = max(0, self.active - 1)
-
-
-@dataclass
-class ServiceContext:
-    """Everything the routes share."""
-
-    settings: OrpheusSettings
-    engine: SpeechEngine
-    metrics: ServiceMetrics
-    limiter: SessionLimiter
-    check_llama: Callable[[], Awaitable[str | None]]
-    """None when llama-server answers, else why not."""
-    snac_ready: Callable[[], bool]
-    sessions: set[Session] = field(default_factory=lambda: set[Session]())
-
-    async def shutdown(self) -> None:
-        """Cancel every running session."""
-        for session in list(self.sessions):
-            await session.close("shutdown")
 
 
 class Session:
@@ -242,39 +120,3 @@ class Session:
             metrics.real_time_factor.labels(self.endpoint).observe(wall / audio_s)
         elif outcome != "done" and self.synthesis is not None and not self._finished:
             metrics.cancelled_generations.labels(outcome).inc()
-
-
-class TextFeed:
-    """An async stream of text deltas fed by a WebSocket reader."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._ended = False
-        self._words = 0
-
-    @property
-    def ended(self) -> bool:
-        """`end()` was called."""
-        return self._ended
-
-    def push_words(self, text: str) -> None:
-        """Add one client Text message; its words are kept apart from the previous ones."""
-        if self._ended:
-            return
-        words = text.split()
-        if words:
-            self._words += len(words)
-            self._queue.put_nowait(" ".join(words) + " ")
-
-    def end(self) -> None:
-        """No more text."""
-        if not self._ended:
-            self._ended = True
-            self._queue.put_nowait(None)
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            yield item

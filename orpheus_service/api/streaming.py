@@ -1,4 +1,4 @@
-"""HTTP responses of the service: OpenAI-style errors and a disconnect-aware stream."""
+"""`LiveStreamingResponse`: an HTTP stream that stops the moment its client disconnects."""
 
 from __future__ import annotations
 
@@ -8,40 +8,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    """The JSON body of an error, as OpenAI's API shapes it."""
-    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    param: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> JSONResponse:
-    """An OpenAI-style JSON error response."""
-    body = error_body(status, code, message, param)
-    if extra:
-        body.update(extra)
-    headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class LiveStreamingResponse(Response):

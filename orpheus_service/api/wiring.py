@@ -24,12 +24,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from orpheus_service.api.app import DepsFactory, ServiceDeps
-from orpheus_service.engine.decode_backends import SnacBatchBackend
-from orpheus_service.engine.pipeline import OrpheusEngine, TokenSource
-from orpheus_service.llama.client import LlamaClient, LlamaServerError, SamplingParams
-from orpheus_service.engine.scheduler import DecodeScheduler
+from orpheus_service.api.context import DepsFactory, ServiceDeps
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.engine.decode_backends import SnacBatchBackend
+from orpheus_service.engine.pipeline import OrpheusEngine
+from orpheus_service.engine.scheduler import DecodeScheduler
+from orpheus_service.engine.token_source import TokenSource
+from orpheus_service.llama.client import LlamaClient, LlamaServerError, SamplingParams
 from orpheus_service.settings import OrpheusSettings
 from orpheus_service.snac.decoder import SnacStreamDecoder
 from orpheus_service.snac.loading import load_snac

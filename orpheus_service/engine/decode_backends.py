@@ -1,69 +1,15 @@
-"""Backends of the decode scheduler: SnacStreamDecoder's batched entry point, and a
-sequential fallback for decoders without one (fakes, other codecs)."""
+"""The decode scheduler's backend over SnacStreamDecoder's batched entry point."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
-
-import numpy as np
-import numpy.typing as npt
 
 from orpheus_service.engine.scheduler import DecodeRequest, Pcm
 from orpheus_service.engine.tokens import Frame
 
 S = TypeVar("S")
-
-
-class SyncStreamDecoder(Protocol):
-    """A synchronous streaming decoder (SnacStreamDecoder's push/flush)."""
-
-    def push(self, frame: Frame) -> npt.NDArray[np.float32] | None: ...
-
-    def flush(self) -> npt.NDArray[np.float32] | None: ...
-
-
-def _concat(chunks: list[Pcm]) -> Pcm | None:
-    chunks = [c for c in chunks if c.size]
-    if not chunks:
-        return None
-    if len(chunks) == 1:
-        return chunks[0]
-    return np.concatenate(chunks)
-
-
-def run_one(decoder: SyncStreamDecoder, frames: Sequence[Frame], flush: bool) -> Pcm | None:
-    """Push `frames` into one synchronous decoder (then flush if asked)."""
-    chunks: list[Pcm] = []
-    for frame in frames:
-        pcm = decoder.push(frame)
-        if pcm is not None:
-            chunks.append(np.asarray(pcm, dtype=np.float32).reshape(-1))
-    if flush:
-        pcm = decoder.flush()
-        if pcm is not None:
-            chunks.append(np.asarray(pcm, dtype=np.float32).reshape(-1))
-    return _concat(chunks)
-
-
-class SequentialBackend:
-    """A BatchBackend over synchronous decoders with no batched entry point.
-
-    Requests of a batch are served one after the other; useful for fakes and as
-    a fallback (the scheduling and ordering are the same).
-    """
-
-    def __init__(self, make: Callable[[], SyncStreamDecoder]) -> None:
-        self._make = make
-
-    def new_stream(self) -> SyncStreamDecoder:
-        """A new synchronous decoder."""
-        return self._make()
-
-    def run_batch(self, requests: Sequence[DecodeRequest[SyncStreamDecoder]]) -> list[Pcm | None]:
-        """Serve each request in turn."""
-        return [run_one(r.stream, r.frames, r.flush) for r in requests]
 
 
 class BatchStepDecoder(Protocol[S]):

@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from orpheus_service.engine.tokens import TokenStats
+from unmute.tts.protocol import SAMPLE_RATE
 
-SAMPLE_RATE = 24000
 SAMPLES_PER_FRAME = 2048
 Pcm = npt.NDArray[np.float32]
 

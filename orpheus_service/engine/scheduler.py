@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orpheus_service.engine.tokens import Frame
+from unmute.tts.protocol import SAMPLE_RATE
 
 Pcm = npt.NDArray[np.float32]
 S = TypeVar("S")
@@ -107,7 +108,7 @@ class DecodeScheduler(Generic[S]):
         collect_s: float = 0.003,
         max_batch: int = 32,
         on_batch: Callable[[int], None] | None = None,
-        sample_rate: int = 24000,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")

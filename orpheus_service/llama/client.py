@@ -27,15 +27,13 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, cast
+from typing import Self, cast
 
 import httpx
 
 from orpheus_service.engine.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
+from orpheus_service.engine.token_source import TokenSource
 from orpheus_service.llama.sampling import SamplingOverrides as SamplingOverrides
-
-if TYPE_CHECKING:
-    from orpheus_service.engine.pipeline import TokenSource
 
 _CUSTOM_TOKEN = re.compile(r"<custom_token_(\d+)>")
 _MAX_ERROR_BODY = 4096

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from snac import SNAC  # pyright: ignore[reportMissingTypeStubs]
 from torch import Tensor, nn
 
+from orpheus_service.engine.tokens import Frame
 from orpheus_service.snac.stream_graph import (
     ATTENTION_REFUSED,
     StreamGraphBuilder,
@@ -68,7 +69,6 @@ from orpheus_service.snac.stream_graph import (
     code_tables,
 )
 from orpheus_service.snac.stream_ops import ForwardContext, StreamTiming
-from orpheus_service.engine.tokens import Frame
 
 __all__ = [
     "CODES_PER_FRAME",

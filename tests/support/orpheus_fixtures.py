@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from orpheus_service.api.app import create_app
+from orpheus_service.api.wiring import deps_factory
 from orpheus_service.llama.server import LlamaServerProcess
 from orpheus_service.settings import OrpheusSettings
-from orpheus_service.api.wiring import deps_factory
 from tests.support.service_support import ServerThread
 from tests.support.snac_models import SMALL_SNAC_CONFIG, save_random_snac
 

@@ -14,18 +14,18 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
-from orpheus_service.engine.pipeline import (
-    SAMPLE_RATE,
+from orpheus_service.engine.events import (
     AudioChunk,
     EngineEvent,
     EngineStats,
     SegmentDone,
     WordTiming,
 )
-from orpheus_service.llama.client import SamplingOverrides
 from orpheus_service.engine.prompt import check_voice
-from orpheus_service.settings import OrpheusSettings
 from orpheus_service.engine.tokens import TokenStats
+from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.settings import OrpheusSettings
+from unmute.tts.protocol import SAMPLE_RATE
 
 T = TypeVar("T")
 

@@ -12,9 +12,10 @@ from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 
 
 def float_to_pcm16(pcm: FloatArray) -> bytes:
-    """Float samples in [-1, 1] as little-endian 16-bit PCM bytes (clipped)."""
-    clipped = np.clip(pcm, -1.0, 1.0)
-    return (clipped * 32767.0).astype("<i2").tobytes()
+    """Float samples in [-1, 1] as little-endian 16-bit PCM bytes (clipped, rounded to
+    the nearest step)."""
+    scaled = np.clip(pcm, -1.0, 1.0) * 32767.0
+    return np.rint(scaled).astype("<i2").tobytes()
 
 
 def write_wav(

@@ -14,11 +14,10 @@ from orpheus_service.api.encoding import (
     RESPONSE_FORMATS,
     AudioPipeline,
     AudioStreamEncoder,
-    float_to_pcm16,
     tempo_stages,
 )
-
-RATE = 24000
+from unmute.tts.audio import float_to_pcm16
+from unmute.tts.protocol import SAMPLE_RATE as RATE
 
 
 def sine(seconds: float, freq: float = 440.0) -> np.ndarray[Any, np.dtype[np.float32]]:

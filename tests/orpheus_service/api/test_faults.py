@@ -16,9 +16,9 @@ import httpx
 import pytest
 import websockets
 
+from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE
 from orpheus_service.llama.client import LlamaClient
 from orpheus_service.llama.server import LlamaServerProcess, free_port
-from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE
 from tests.support.llama import (
     ORPHEUS_DROPS,
     ORPHEUS_USER_DEFINED,

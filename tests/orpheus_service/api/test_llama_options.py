@@ -15,9 +15,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, build_prompt
 from orpheus_service.llama.client import LlamaClient, LlamaHTTPError, SamplingParams
 from orpheus_service.llama.server import LlamaServerProcess
-from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, build_prompt
 from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers
 from tests.support.service_support import RealService, pack, unpack
 
@@ -139,7 +139,6 @@ def test_llama_api_key_is_never_in_the_settings_repr() -> None:
 
 def test_modal_llama_server_is_started_with_the_api_key_file() -> None:
     from modal_services import config as cfg
-
     from modal_services.llama_keys import api_key_file_path
 
     command = cfg.llama_server_command(cfg.ModalDeployConfig(), api_key_file=api_key_file_path())
@@ -147,7 +146,7 @@ def test_modal_llama_server_is_started_with_the_api_key_file() -> None:
 
 
 def test_sampling_overrides_replace_only_the_fields_they_set() -> None:
-    from orpheus_service.llama.client import SamplingOverrides
+    from orpheus_service.llama.sampling import SamplingOverrides
 
     params = SamplingParams(n_predict=99, temperature=0.6, top_p=0.9, repeat_penalty=1.1)
     assert params.with_overrides(None) is params

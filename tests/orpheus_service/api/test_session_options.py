@@ -13,7 +13,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from orpheus_service.llama.client import SamplingOverrides
+from orpheus_service.llama.sampling import SamplingOverrides
 from orpheus_service.settings import OrpheusSettings, parse_sampling_overrides
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 

@@ -13,20 +13,19 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orpheus_service.engine.pipeline import (
+from orpheus_service.engine.events import (
     AudioChunk,
     EngineEvent,
     NoAudioError,
-    OrpheusEngine,
     SegmentDone,
-    Synthesis,
-    ThreadedFrameDecoder,
     WordTiming,
-    threaded_decoder_factory,
 )
-from orpheus_service.llama.client import SamplingOverrides
+from orpheus_service.engine.frame_decoder import ThreadedFrameDecoder, threaded_decoder_factory
+from orpheus_service.engine.pipeline import OrpheusEngine
 from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, UnknownVoiceError
+from orpheus_service.engine.synthesis import Synthesis
 from orpheus_service.engine.tokens import Frame
+from orpheus_service.llama.sampling import SamplingOverrides
 
 SAMPLES = 2048
 

@@ -13,22 +13,21 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orpheus_service.engine.pipeline import (
+from orpheus_service.engine.events import (
     AudioChunk,
     EngineEvent,
-    FrameDecoder,
     NoAudioError,
-    OrpheusEngine,
     SegmentDone,
-    Synthesis,
-    ThreadedFrameDecoder,
     WordTiming,
 )
+from orpheus_service.engine.frame_decoder import FrameDecoder, ThreadedFrameDecoder
+from orpheus_service.engine.pipeline import OrpheusEngine
+from orpheus_service.engine.prompt import build_prompt, build_prompt_text
+from orpheus_service.engine.synthesis import Synthesis
+from orpheus_service.engine.tokens import Frame
 from orpheus_service.llama.client import LlamaClient, SamplingParams
 from orpheus_service.llama.server import LlamaServerProcess
-from orpheus_service.engine.prompt import build_prompt, build_prompt_text
 from orpheus_service.snac.decoder import SnacStreamDecoder
-from orpheus_service.engine.tokens import Frame
 from tests.support.llama import ORPHEUS_FRAMES, wait_slots_idle
 from tests.support.snac_models import SMALL_SNAC_CONFIG, random_snac
 from tests.support.tiny_gguf import expected_audio_tokens

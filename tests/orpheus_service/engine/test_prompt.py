@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from orpheus_service import prompt as p
+from orpheus_service.engine import prompt as p
 from orpheus_service.engine.prompt import (
     ALL_VOICES,
     BEGIN_OF_TEXT,

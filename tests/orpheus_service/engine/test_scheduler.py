@@ -307,7 +307,8 @@ async def test_stream_behind_real_time_goes_before_a_new_one() -> None:
 
 
 async def test_a_cancelled_synthesis_stops_counting_as_open() -> None:
-    from orpheus_service.engine.pipeline import AudioChunk, OrpheusEngine
+    from orpheus_service.engine.events import AudioChunk
+    from orpheus_service.engine.pipeline import OrpheusEngine
     from tests.orpheus_service.engine.test_pipeline import FakeSource
 
     scheduler = DecodeScheduler(RecordingBackend())

@@ -9,15 +9,6 @@ import time
 
 import pytest
 
-from orpheus_service.llama.client import (
-    LlamaClient,
-    LlamaHTTPError,
-    LlamaProtocolError,
-    LlamaTimeoutError,
-    LlamaUnavailableError,
-    SamplingParams,
-)
-from orpheus_service.llama.server import LlamaServerProcess, free_port
 from orpheus_service.engine.prompt import (
     AUDIO_TOKEN_BASE,
     AUDIO_TOKEN_END,
@@ -27,6 +18,15 @@ from orpheus_service.engine.prompt import (
     build_prompt,
 )
 from orpheus_service.engine.tokens import OrpheusTokenParser
+from orpheus_service.llama.client import (
+    LlamaClient,
+    LlamaHTTPError,
+    LlamaProtocolError,
+    LlamaTimeoutError,
+    LlamaUnavailableError,
+    SamplingParams,
+)
+from orpheus_service.llama.server import LlamaServerProcess, free_port
 from tests.support.llama import (
     ORPHEUS_FRAMES,
     fake_http_server,

@@ -1,0 +1,135 @@
+"""Errors as the client sees them: `ServiceError` (HTTP status + code), the mapping of
+engine and llama-server failures onto it, and the OpenAI-style JSON error body.
+
+`add_error_handlers(app)` makes FastAPI answer a `ServiceError` and a request
+validation error with that body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from orpheus_service.engine.events import NoAudioError, OrpheusEngineError
+from orpheus_service.engine.prompt import UnknownVoiceError
+from orpheus_service.llama.client import (
+    LlamaProtocolError,
+    LlamaServerError,
+    LlamaTimeoutError,
+    LlamaUnavailableError,
+)
+
+NO_FREE_CHANNELS = "no free channels"
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ServiceError(Exception):
+    """An error with the HTTP status and code to report to the client."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class CapacityError(ServiceError):
+    """Every channel is busy."""
+
+    def __init__(self) -> None:
+        super().__init__(429, "no_free_channels", NO_FREE_CHANNELS)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify_error(exc: BaseException) -> ServiceError:
+    """The client-facing error for a failure of the engine or llama-server."""
+    for err in _chain(exc):
+        if isinstance(err, ServiceError):
+            return err
+        if isinstance(err, UnknownVoiceError):
+            return ServiceError(400, "unknown_voice", str(err))
+        if isinstance(err, LlamaTimeoutError | TimeoutError | httpx.TimeoutException):
+            return ServiceError(504, "llama_timeout", f"llama-server stalled: {err}")
+        if isinstance(err, LlamaUnavailableError | httpx.ConnectError | ConnectionError):
+            return ServiceError(503, "llama_unavailable", f"llama-server unavailable: {err}")
+        if isinstance(err, LlamaProtocolError):
+            return ServiceError(502, "llama_bad_response", f"bad answer from llama-server: {err}")
+        if isinstance(err, LlamaServerError | httpx.HTTPError):
+            return ServiceError(502, "llama_error", f"llama-server failed: {err}")
+        if isinstance(err, NoAudioError):
+            return ServiceError(502, "no_audio", str(err))
+        if isinstance(err, OrpheusEngineError):
+            return ServiceError(502, "engine_error", str(err))
+    return ServiceError(500, "internal_error", f"synthesis failed: {type(exc).__name__}: {exc}")
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """The JSON body of an error, as OpenAI's API shapes it."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    param: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """An OpenAI-style JSON error response."""
+    body = error_body(status, code, message, param)
+    if extra:
+        body.update(extra)
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer ServiceError and request validation errors with OpenAI-style bodies."""
+
+    async def on_service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        return error_response(exc.status, exc.code, exc.message)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = _jsonable(list(exc.errors()))
+        first = errors[0] if errors else {}
+        loc: list[Any] = list(first.get("loc", ()))
+        param = ".".join(str(part) for part in loc if part != "body") or None
+        message = f"{param or 'request'}: {first.get('msg', 'invalid request')}"
+        return error_response(422, "invalid_value", message, param=param, extra={"detail": errors})
+
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
+    """The JSON-safe part of pydantic's errors: type, loc, msg."""
+    out: list[dict[str, Any]] = []
+    for error in errors:
+        if isinstance(error, dict):
+            fields = cast(dict[str, Any], error)
+            out.append({k: fields[k] for k in ("type", "loc", "msg") if k in fields})
+    return out

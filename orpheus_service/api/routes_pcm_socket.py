@@ -1,0 +1,120 @@
+"""`/v1/audio/speech/stream/ws?voice=NAME`: the seed's text-in, PCM-out WebSocket.
+
+The client sends the text in one text frame (plain, or a JSON object with `input`
+and optional `voice`); the server streams 16-bit little-endian PCM in binary frames
+and closes (1000) at the end. Errors come as a JSON text frame
+`{"type": "error", ...}` before the close.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from orpheus_service.api.context import Outcome, get_context
+from orpheus_service.api.encoding import float_to_pcm16
+from orpheus_service.api.errors import ServiceError
+from orpheus_service.api.sessions import Session
+from orpheus_service.api.validation import resolve_voice
+from orpheus_service.api.websocket import (
+    CLOSE_INVALID,
+    CLOSE_POLICY,
+    ProtocolError,
+    end_session,
+    refuse,
+    refuse_opening,
+    serve_session,
+)
+from orpheus_service.engine.events import AudioChunk
+from orpheus_service.engine.prompt import clean_text
+
+router = APIRouter()
+
+
+def parse_seed_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(text, voice or None) from the client's first frame."""
+    if message.get("text") is None:
+        raise ProtocolError("expected a text frame holding the text to speak")
+    raw = cast(str, message["text"])
+    voice: str | None = None
+    if raw.lstrip().startswith("{"):
+        try:
+            data: Any = json.loads(raw)
+        except ValueError:
+            raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
+        if not isinstance(data, dict):
+            raise ProtocolError("expected a JSON object", CLOSE_INVALID)
+        fields = cast(dict[str, Any], data)
+        text = fields.get("input", fields.get("text"))
+        voice_field = fields.get("voice")
+        if not isinstance(text, str) or not (voice_field is None or isinstance(voice_field, str)):
+            raise ProtocolError("the JSON object needs a string 'input'", CLOSE_INVALID)
+        raw, voice = text, voice_field
+    if not clean_text(raw):
+        raise ProtocolError("input is empty: there is nothing to speak", CLOSE_INVALID)
+    return raw, voice
+
+
+async def _watch_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return  # further frames are ignored
+
+
+async def _write_pcm(websocket: WebSocket, session: Session) -> Outcome:
+    async for event in session.events():
+        if isinstance(event, AudioChunk):
+            await websocket.send_bytes(float_to_pcm16(event.pcm))
+            session.audio_sent(event.pcm.shape[0])
+    return "done"
+
+
+@router.websocket("/v1/audio/speech/stream/ws")
+async def speech_stream_ws(websocket: WebSocket) -> None:
+    """The seed's WebSocket: one text frame in, 16-bit PCM binary frames out."""
+    ctx = get_context(websocket)
+    await websocket.accept()
+
+    async def send_error(text: str) -> None:
+        await websocket.send_text(json.dumps({"type": "error", "error": text}))
+
+    try:
+        voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
+        session = Session.open(ctx, "speech_ws")
+    except ServiceError as exc:
+        await refuse_opening(websocket, send_error, exc)
+        return
+    outcome: Outcome = "shutdown"
+    try:
+        first = await websocket.receive()
+        if first["type"] == "websocket.disconnect":
+            outcome = "client_gone"
+            return
+        try:
+            text, asked = parse_seed_request(first)
+            chosen = voice if asked is None else resolve_voice(ctx.settings, asked)
+        except ProtocolError as exc:
+            outcome = "error"
+            await refuse(websocket, send_error, str(exc), exc.code)
+            return
+        except ServiceError as exc:
+            outcome = "error"
+            await refuse(websocket, send_error, exc.message, CLOSE_POLICY)
+            return
+        session.start(text, chosen)
+        outcome = await serve_session(
+            ctx,
+            websocket,
+            session,
+            send_error,
+            _watch_disconnect(websocket),
+            _write_pcm(websocket, session),
+        )
+    except (WebSocketDisconnect, OSError):
+        outcome = "client_gone"
+    finally:
+        await end_session(websocket, session, outcome)

@@ -1,0 +1,36 @@
+"""Checks every route makes on a request: the voice to speak with and the input text.
+
+`resolve_voice` is the one place a requested voice name becomes the canonical one
+(or the service's default); an unknown name is a 400 `unknown_voice` ServiceError.
+"""
+
+from __future__ import annotations
+
+from orpheus_service.api.errors import ServiceError
+from orpheus_service.engine.prompt import UnknownVoiceError, check_voice, clean_text
+from orpheus_service.settings import OrpheusSettings
+
+
+def resolve_voice(settings: OrpheusSettings, name: str | None) -> str:
+    """The canonical voice name (the default when `name` is None or blank), or a 400
+    ServiceError listing the voices."""
+    if name is None or not name.strip():
+        return settings.default_voice
+    try:
+        return check_voice(name)
+    except UnknownVoiceError as exc:
+        raise ServiceError(400, "unknown_voice", str(exc)) from None
+
+
+def check_input(settings: OrpheusSettings, text: str) -> str:
+    """The text to speak, or a 400 ServiceError (empty, or over the limit)."""
+    limit = settings.max_input_chars
+    if len(text) > limit:
+        raise ServiceError(
+            400,
+            "input_too_long",
+            f"input is {len(text)} characters long; the limit is {limit} (ORPHEUS_MAX_INPUT_CHARS)",
+        )
+    if not clean_text(text):
+        raise ServiceError(400, "empty_input", "input is empty: there is nothing to speak")
+    return text

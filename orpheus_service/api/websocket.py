@@ -1,0 +1,137 @@
+"""What both WebSocket protocols share: close codes, protocol errors, and `serve_session`,
+which races the client reader against the audio writer and tells the client how it ended.
+
+A client that goes away cancels the synthesis (and its llama request) at once: the
+reader task watches the socket while the writer streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from fastapi import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from orpheus_service.api.context import Outcome, ServiceContext
+from orpheus_service.api.errors import NO_FREE_CHANNELS, CapacityError, ServiceError
+from orpheus_service.api.sessions import Session
+
+CLOSE_NORMAL = 1000
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID = 1007
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
+
+IDLE_TIMEOUT = "idle timeout"
+
+SendError = Callable[[str], Awaitable[None]]
+"""Sends an error message in the protocol's own frame format."""
+
+
+class ProtocolError(Exception):
+    """The client sent something the protocol does not allow."""
+
+    def __init__(self, message: str, code: int = CLOSE_UNSUPPORTED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class IdleTimeoutError(ProtocolError):
+    """The client sent nothing for the session idle timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(IDLE_TIMEOUT, CLOSE_POLICY)
+
+
+def _short(reason: str) -> str:
+    """A close reason within the protocol's 123 bytes."""
+    return reason.encode()[:120].decode(errors="ignore")
+
+
+async def close_socket(websocket: WebSocket, code: int, reason: str = "") -> None:
+    """Close the socket if it is still open; errors while closing are ignored."""
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=code, reason=_short(reason))
+
+
+async def refuse(websocket: WebSocket, send_error: SendError, message: str, code: int) -> None:
+    """Send `message` as an error frame (if the client still listens), then close."""
+    with contextlib.suppress(Exception):
+        await send_error(message)
+    await close_socket(websocket, code, message)
+
+
+async def refuse_opening(websocket: WebSocket, send_error: SendError, exc: ServiceError) -> None:
+    """Refuse a session that could not open: no free channel (1013) or a bad request (1008)."""
+    if isinstance(exc, CapacityError):
+        await refuse(websocket, send_error, NO_FREE_CHANNELS, CLOSE_TRY_AGAIN)
+    else:
+        await refuse(websocket, send_error, exc.message, CLOSE_POLICY)
+
+
+async def end_session(websocket: WebSocket, session: Session, outcome: Outcome) -> None:
+    """Close the session (idempotent) and the socket: normally after "done", else 1011."""
+    await session.close(outcome)
+    await close_socket(websocket, CLOSE_NORMAL if outcome == "done" else CLOSE_INTERNAL)
+
+
+async def _race(
+    reader: Awaitable[None], writer: Awaitable[Outcome]
+) -> tuple[Outcome, BaseException | None]:
+    """Run reader and writer; the first to end decides. Returns (outcome, error)."""
+    read_task = asyncio.ensure_future(reader)
+    write_task = asyncio.ensure_future(writer)
+    try:
+        await asyncio.wait({read_task, write_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (read_task, write_task):
+            task.cancel()
+        await asyncio.gather(read_task, write_task, return_exceptions=True)
+    if write_task.done() and not write_task.cancelled():
+        error = write_task.exception()
+        if error is None:
+            return write_task.result(), None
+        if isinstance(error, WebSocketDisconnect | OSError):
+            return "client_gone", None
+        return "error", error
+    if read_task.cancelled():
+        return "shutdown", None
+    error = read_task.exception()
+    if error is None or isinstance(error, WebSocketDisconnect | OSError):
+        return "client_gone", None
+    return "error", error
+
+
+def _error_text(ctx: ServiceContext, error: BaseException) -> tuple[str, int]:
+    if isinstance(error, IdleTimeoutError):
+        ctx.metrics.errors.labels("idle_timeout").inc()
+        return str(error), error.code
+    if isinstance(error, ProtocolError):
+        ctx.metrics.errors.labels("bad_client_message").inc()
+        return str(error), error.code
+    if isinstance(error, ServiceError):
+        return error.message, CLOSE_INTERNAL
+    return f"internal error: {type(error).__name__}", CLOSE_INTERNAL
+
+
+async def serve_session(
+    ctx: ServiceContext,
+    websocket: WebSocket,
+    session: Session,
+    send_error: SendError,
+    reader: Awaitable[None],
+    writer: Awaitable[Outcome],
+) -> Outcome:
+    """Race the client reader and the audio writer, end the session, tell the client."""
+    outcome, error = await _race(reader, writer)
+    await session.close(outcome)
+    if error is not None:
+        text, code = _error_text(ctx, error)
+        await refuse(websocket, send_error, text, code)
+    elif outcome == "done":
+        await close_socket(websocket, CLOSE_NORMAL)
+    return outcome

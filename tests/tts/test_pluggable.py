@@ -4,6 +4,7 @@ its handler relies on, pacing on its clock, start-up inside discovery's 0.5 s, s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from tests.support.fake_backend import WORD_S, FakeTextToSpeech
 from tests.support.fake_unmute import FakeClock, Recorder, client, collect, say, words
 from unmute.tts import host, pluggable
 from unmute.tts.base import AtCapacityError, RetryPolicy
+from unmute.tts.conformance import CHECKS, Check, check_id
 from unmute.tts.pluggable import (
     AUDIO_BUFFER_SEC,
     TextToSpeech,
@@ -276,3 +278,15 @@ async def test_shutdown_during_a_slow_start_releases_the_backend() -> None:
     await tts.start_up()
     await asyncio.wait_for(tts.shutdown(), 1)
     assert backend.state() == "closed"
+
+
+# -- the drop-in is itself a TextToSpeech -------------------------------------------
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=check_id)
+async def test_the_drop_in_keeps_the_backend_contract(
+    check: Check, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
+    fast_clock = itertools.count(step=100.0)  # every look at the clock: 100 s later
+    await check(lambda: TextToSpeech(backend="fixture", get_time=lambda: next(fast_clock)))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from tests.support.llama import ORPHEUS_FRAMES
 
 pytestmark = pytest.mark.llama
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SEGMENT_BYTES = 2 * ORPHEUS_FRAMES * 2048
 
 
@@ -72,6 +73,14 @@ def served(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_serve_is_found_through_the_unmute_tts_commands_entry_point() -> None:
+    import orpheus_service.cli
+    from unmute.tts.cli import COMMANDS_ENTRY_POINT_GROUP
+
+    found = {ep.name: ep for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
+    assert found["serve"].load() is orpheus_service.cli.register
 
 
 def test_serve_is_registered_with_host_and_port_flags() -> None:

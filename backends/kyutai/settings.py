@@ -107,8 +107,8 @@ def check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme.lower() not in _WS_SCHEMES or not parts.hostname:
         raise ValueError(
-            f"{value!r} is not a ws://, wss://, http:// or https:// URL of Kyutai's TTS "
-            "server such as ws://localhost:8089"
+            "must be a ws://, wss://, http:// or https:// URL of Kyutai's TTS server such as "
+            "ws://localhost:8089"
         )
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"must not hold credentials; set {env_var('api_key')} instead")

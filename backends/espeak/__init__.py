@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from unmute.tts.extras import install_hint, missing_modules, require_extra
-from unmute.tts.registry import BackendSpec
 from unmute.tts.protocol import TextToSpeech
+from unmute.tts.registry import BackendSpec
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def _create(voice: str | None) -> TextToSpeech:
 def _voices() -> list[str]:
     if _unavailable_reason() is not None:
         return []
-    from backends.espeak.engine import EspeakEngine, EspeakError
+    from backends.espeak.engine import EspeakEngine
+    from backends.espeak.library import EspeakError
 
     try:
         return EspeakEngine.get().voices()

@@ -19,7 +19,8 @@ from typing import ClassVar, Final, Protocol
 import numpy as np
 import soxr  # pyright: ignore[reportMissingTypeStubs]
 
-from backends.espeak.engine import DEFAULT_VOICE, EspeakEngine, SynthChunk
+from backends.espeak.engine import DEFAULT_VOICE, EspeakEngine
+from backends.espeak.stream import SynthChunk
 from unmute.tts.base import BaseTextToSpeech, RetryPolicy
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
 

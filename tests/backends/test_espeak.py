@@ -84,7 +84,8 @@ async def test_words_arrive_in_text_order_with_increasing_times_inside_the_audio
 
 @needs_espeak
 async def test_word_times_come_from_espeak_word_events() -> None:
-    from backends.espeak.engine import EspeakEngine, SynthChunk
+    from backends.espeak.engine import EspeakEngine
+    from backends.espeak.stream import SynthChunk
 
     engine = EspeakEngine.get()
     chunks: list[SynthChunk] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,15 +39,37 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-def load_settings(cls: type[S], **overrides: Any) -> S:
-    """Build `cls` from the environment, turning validation errors into SettingsError."""
+def env_var(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable that sets `field` of `cls` (its `env_prefix` + FIELD)."""
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    return f"{prefix}{field.upper()}" if field else prefix.rstrip("_")
+
+
+def _masked_url(value: object) -> object:
+    """`value`, with any password inside a URL replaced by `***`."""
+    if not isinstance(value, str):
+        return value
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return value
+    if password is None:
+        return value
+    return value.replace(f":{password}@", ":***@", 1)
+
+
+def load_settings(cls: type[S], *, secret: Collection[str] = (), **overrides: Any) -> S:
+    """Build `cls` from the environment, turning validation errors into SettingsError.
+
+    The message names each bad variable and quotes its value, except for the fields
+    named in `secret` (shown as "a hidden value"); a password inside a URL is masked.
+    """
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", "")).upper()
         problems: list[str] = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            variable = f"{prefix}{field.upper()}" if field else prefix.rstrip("_")
-            problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+            shown = "a hidden value" if field in secret else repr(_masked_url(error.get("input")))
+            problems.append(f"{env_var(cls, field)}: {error['msg']} (got {shown})")
         raise SettingsError("invalid setting: " + "; ".join(problems)) from None

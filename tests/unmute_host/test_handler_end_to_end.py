@@ -191,6 +191,16 @@ def test_an_interruption_keeps_the_words_heard_and_not_the_rest(turns: dict[str,
     turn = turns["interrupt"]
     heard = turn["history_at_interrupt"].split()
     assert heard == turn["released_at_interrupt"]
+    observed, first_audio = _released(turn)
+    played_s = turn["interrupted_at"] - first_audio
+    unheard = [
+        (o["text"], o["start_s"])
+        for o in observed
+        if o["type"] == "Text"
+        and o["t"] <= turn["interrupted_at"]
+        and o["start_s"] > played_s + TOLERANCE_S
+    ]
+    assert unheard == [], f"words in the history the listener had not heard at {played_s:.2f} s"
     assert INTERRUPT_AFTER_WORDS <= len(heard) < len(REPLY.split())
     assert heard == REPLY.split()[: len(heard)]
     later = turn["history_after_interrupt"]

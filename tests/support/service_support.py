@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Coroutine
 from typing import Any, Self, TypeVar
 
-import msgpack
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
@@ -25,22 +24,15 @@ from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.tokens import TokenStats
 from orpheus_service.llama.sampling import SamplingOverrides
 from orpheus_service.settings import OrpheusSettings
-from unmute.tts.protocol import SAMPLE_RATE
+from unmute.tts.protocol import SAMPLE_RATE, decode_frame, encode_frame
 
 T = TypeVar("T")
 
 
-def pack(message: dict[str, Any]) -> bytes:
-    """A msgpack frame of unmute's protocol."""
-    data: bytes = msgpack.packb(message)  # pyright: ignore[reportUnknownMemberType, reportAssignmentType]
-    return data
-
-
-def unpack(frame: bytes | str) -> dict[str, Any]:
-    """A msgpack frame as a dict."""
-    assert isinstance(frame, bytes)
-    data: dict[str, Any] = msgpack.unpackb(frame)
-    return data
+pack = encode_frame
+"""A msgpack frame of unmute's protocol (`unmute.tts.protocol.encode_frame`)."""
+unpack = decode_frame
+"""A msgpack frame as a dict (`unmute.tts.protocol.decode_frame`)."""
 
 
 class ServerThread:

@@ -127,8 +127,11 @@ WireMessage = (
 )
 
 
-def encode_frame(message: WireMessage | Mapping[str, Any]) -> bytes:
-    """One binary WebSocket frame of unmute's protocol: the message as a msgpack map."""
+def encode_frame(message: WireMessage | Mapping[str, Any], *, single_float: bool = False) -> bytes:
+    """One binary WebSocket frame of unmute's protocol: the message as a msgpack map.
+
+    `single_float` packs floats as float32 (half the bytes; Audio samples are float32).
+    """
     if isinstance(message, TTSTextMessage | TTSAudioMessage | TTSErrorMessage | TTSReadyMessage):
         data: Mapping[str, Any] = message_to_wire(message)
     elif isinstance(message, TTSClientTextMessage | TTSClientEosMessage):
@@ -136,7 +139,7 @@ def encode_frame(message: WireMessage | Mapping[str, Any]) -> bytes:
     else:
         data = message
     packb = cast(Any, msgpack.packb)  # pyright: ignore[reportUnknownMemberType]
-    return cast(bytes, packb(dict(data)))
+    return cast(bytes, packb(dict(data), use_single_float=single_float))
 
 
 def decode_frame(raw: str | bytes | bytearray | memoryview) -> dict[str, Any]:

@@ -73,6 +73,27 @@ async def test_audio_messages_carry_float_pcm(server: ServerThread) -> None:
     assert all(np.abs(a).max() <= 1.0 for a in audio)
 
 
+async def test_audio_samples_travel_as_float32_half_the_bytes_of_doubles(
+    server: ServerThread,
+) -> None:
+    async with websockets.connect(server.ws + UNMUTE) as ws:
+        await ws.recv()  # Ready
+        await ws.send(pack({"type": "Text", "text": "Hello"}))
+        await ws.send(pack({"type": "Eos"}))
+        frames = [f for f in await read_frames(ws) if unpack(f)["type"] == "Audio"]
+    assert frames and all(len(f) < 6 * 2048 for f in frames)  # msgpack float32: 5 bytes
+
+
+async def read_frames(ws: ClientConnection) -> list[bytes]:
+    """Every raw frame until the server closes."""
+    frames: list[bytes] = []
+    with contextlib.suppress(ConnectionClosed):
+        async for m in ws:
+            assert isinstance(m, bytes)
+            frames.append(m)
+    return frames
+
+
 async def test_server_closes_normally_after_eos(server: ServerThread) -> None:
     _, code = await speak(server, ["Hello"])
     assert code == 1000

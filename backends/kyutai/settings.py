@@ -118,5 +118,6 @@ def check_url(value: str) -> str:
 
 
 def load_client_settings(**overrides: Any) -> KyutaiClientSettings:
-    """Read the settings from the environment; SettingsError names a bad variable."""
-    return load_settings(KyutaiClientSettings, **overrides)
+    """Read the settings from the environment; SettingsError names a bad variable and
+    never quotes the key or a password inside the URL."""
+    return load_settings(KyutaiClientSettings, secret=("api_key",), **overrides)

@@ -91,6 +91,15 @@ def test_a_bad_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "KYUTAI_TTS_URL" in (backend.unavailable_reason() or "")
 
 
+def test_a_url_holding_a_password_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KYUTAI_TTS_URL", "ws://user:hunter2@tts:8089")
+    with pytest.raises(SettingsError, match="KYUTAI_TTS_API_KEY") as caught:
+        load_client_settings()
+    assert "hunter2" not in str(caught.value)
+
+
 # -- the wire, as unmute's client speaks it ----------------------------------------------
 
 

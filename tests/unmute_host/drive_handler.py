@@ -62,6 +62,13 @@ def socket_fds() -> int:
     return count
 
 
+def read_recording(path: Path) -> list[dict[str, Any]]:
+    """The events of a recorder's file (none when it never got one: no file)."""
+    if not path.exists():
+        return []
+    return [json.loads(line)["data"] for line in path.read_text().splitlines()]
+
+
 def tts_metrics() -> dict[str, float]:
     """Current values of unmute's `worker_tts_*` metrics (counters, gauge, histogram counts)."""
     from prometheus_client import REGISTRY
@@ -209,8 +216,8 @@ async def run_turn(uh: Any, interrupt_after: int | None) -> dict[str, Any]:
     result["socket_fds_before"] = baseline_sockets
     result["socket_fds_after"] = socket_fds()
     if handler.recorder is not None:
-        text = await asyncio.to_thread(Path(handler.recorder.path).read_text)
-        result["recorded"] = [json.loads(line)["data"] for line in text.splitlines()]
+        recorded = await asyncio.to_thread(read_recording, Path(handler.recorder.path))
+        result["recorded"] = recorded
     return result
 
 

@@ -18,6 +18,8 @@ unmute's handler costs seconds), so each test below reads one aspect of that run
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,10 @@ class HostRun:
     result: dict[str, Any]
     stand_in: KyutaiTTSServer
     checkout: Path
+    log: str
+    """The driver's stderr (unmute's and the library's warnings)."""
+    orpheus_sessions_after: int | None = None
+    """The Orpheus service's active sessions once the driver exited (None: not run)."""
 
 
 def _drive(
@@ -75,7 +81,7 @@ def _drive(
         )
         done = run_python(python, [str(DRIVER), json.dumps(config)], cwd=work, env=env)
         stand_in.wait_all_closed()
-    return HostRun(last_json_line(done.stdout), stand_in, checkout)
+    return HostRun(last_json_line(done.stdout), stand_in, checkout, done.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +105,25 @@ def pluggable_run(
     work = tmp_path_factory.mktemp("pluggable")
     checkout = copy_checkout(upstream_dir, work / "checkout", pluggable=True)
     runs = {name: dict(env) for name, env in BACKEND_ENV.items()}
-    if any("[orpheus]" in item.nodeid for item in request.session.items):
-        service = request.getfixturevalue("orpheus_service")
-        runs["orpheus"]["ORPHEUS_FASTAPI_URL"] = service.url
-    else:
+    if not any("[orpheus]" in item.nodeid for item in request.session.items):
         del runs["orpheus"]
-    return _drive(host_python, checkout, work, runs)
+        return _drive(host_python, checkout, work, runs)
+    service = request.getfixturevalue("orpheus_service")
+    runs["orpheus"]["ORPHEUS_FASTAPI_URL"] = service.url
+    run = _drive(host_python, checkout, work, runs)
+    run.orpheus_sessions_after = _active_sessions(service.url)
+    return run
+
+
+def _active_sessions(url: str, settle_s: float = 5.0) -> int:
+    """The service's active sessions (from /health), once they reach 0 or `settle_s` passed."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            active = int(json.load(response)["active_sessions"])
+        if active == 0 or time.monotonic() > deadline:
+            return active
+        time.sleep(0.05)
 
 
 @pytest.fixture(
@@ -132,7 +151,8 @@ def turns(backend: str, run: HostRun) -> dict[str, Any]:
     """`{"full": ..., "interrupt": ...}`: what the driver saw for `backend`."""
     outcome: dict[str, Any] = run.result[backend]
     if "error" in outcome:
-        pytest.fail(f"driving the handler through {backend} failed:\n{outcome['error']}")
+        log = run.log[-4000:]
+        pytest.fail(f"driving the handler through {backend} failed:\n{outcome['error']}\n{log}")
     return outcome
 
 
@@ -225,6 +245,13 @@ def test_the_kyutai_server_sees_both_connections_close(run: HostRun) -> None:
     assert full.texts == REPLY.split()
     assert full.got_eos
     assert interrupted.closed_by == "client"
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("orpheus", marks=[pytest.mark.llama, pytest.mark.slow])]
+)
+def test_the_orpheus_service_sees_every_session_end(run: HostRun) -> None:
+    assert run.orpheus_sessions_after == 0
 
 
 def test_nothing_is_left_running_or_open(turns: dict[str, Any]) -> None:

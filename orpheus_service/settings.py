@@ -10,7 +10,7 @@ message names the variable. Use `OrpheusSettings.load()` to get a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -112,6 +112,22 @@ class OrpheusSettings(BaseSettings):
     A client that sends neither text nor Eos for this long gets Error "idle timeout"
     and is closed, freeing its channel; 0 disables the limit.
     """
+
+    # Browsers, formats and metrics (H6, issue 12)
+    default_response_format: Literal["wav", "mp3", "opus", "flac", "aac", "pcm"] = "wav"
+    """Format of a speech request that names none (ORPHEUS_DEFAULT_RESPONSE_FORMAT).
+
+    WAV, so that `curl ... -o test.wav` writes a real WAV (as Orpheus-FastAPI does);
+    `mp3` is OpenAI's default.
+    """
+    cors_origins: str = ""
+    """Origins whose pages may call the HTTP API (ORPHEUS_CORS_ORIGINS), comma-separated;
+    `*` for any; empty: no CORS headers (same-origin pages only, such as `/`)."""
+    metrics_token: SecretStr | None = None
+    """A second key that reads GET /metrics only (ORPHEUS_METRICS_TOKEN), for a scraper;
+    ORPHEUS_API_KEY reads it too."""
+    metrics_open: bool = False
+    """Serve GET /metrics without any key (ORPHEUS_METRICS_OPEN), e.g. behind a network rule."""
 
     @field_validator("llama_api_key")
     @classmethod

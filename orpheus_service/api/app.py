@@ -9,6 +9,7 @@ and loads SNAC from the settings. Endpoints:
 - WS /api/tts_streaming (routes_unmute), WS /v1/audio/speech/stream/ws (routes_pcm_socket)
 - GET /v1/audio/voices, GET /v1/models (routes_openai)
 - GET /metrics; GET /health, no key needed (routes_ops)
+- GET /, the playground page, no key needed (routes_playground)
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from orpheus_service.api import routes_openai, routes_ops, routes_pcm_socket, routes_unmute
+from orpheus_service.api import (
+    routes_openai,
+    routes_ops,
+    routes_pcm_socket,
+    routes_playground,
+    routes_unmute,
+)
 from orpheus_service.api.auth import ApiKeyChecker, ApiKeyMiddleware
+from orpheus_service.api.browser_auth import SubprotocolKeyMiddleware, add_cors, parse_origins
 from orpheus_service.api.context import DepsFactory, ServiceContext, ServiceDeps
 from orpheus_service.api.errors import add_error_handlers
+from orpheus_service.api.http_metrics import RequestMetricsMiddleware
 from orpheus_service.api.metrics import ServiceMetrics
 from orpheus_service.api.wiring import build_deps
 from orpheus_service.settings import OrpheusSettings
@@ -60,14 +69,22 @@ def create_app(
 
     app = FastAPI(title="Orpheus TTS", version="0.1.0", lifespan=lifespan)
     app.state.metrics = metrics
+    app.state.settings = settings
     if ready is not None:
         app.state.orpheus = ServiceContext.build(settings, ready, metrics)
         app.state.deps = ready
     key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     if not key:
         log.warning("ORPHEUS_API_KEY is not set: every endpoint accepts unauthenticated requests")
-    app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key))
-    for routes in (routes_openai, routes_unmute, routes_pcm_socket, routes_ops):
+    # Innermost first: the key check; the browser key subprotocol before it; CORS
+    # preflights before both; request counting outside everything, refusals included.
+    # /metrics checks its own reader (http_metrics.metrics_allowed); the page needs none.
+    open_paths = ("/health", "/metrics", *routes_playground.PLAYGROUND_PATHS)
+    app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key), open_paths=open_paths)
+    app.add_middleware(SubprotocolKeyMiddleware)
+    add_cors(app, parse_origins(settings.cors_origins))
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, router=app.router)
+    for routes in (routes_openai, routes_unmute, routes_pcm_socket, routes_ops, routes_playground):
         app.include_router(routes.router)
     add_error_handlers(app)
     return app

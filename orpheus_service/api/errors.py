@@ -38,11 +38,13 @@ _ERROR_TYPES = {
 class ServiceError(Exception):
     """An error with the HTTP status and code to report to the client."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.param = param
+        """The request parameter at fault (OpenAI's `param`), if one is."""
 
 
 class CapacityError(ServiceError):
@@ -67,7 +69,7 @@ def classify_error(exc: BaseException) -> ServiceError:
         if isinstance(err, ServiceError):
             return err
         if isinstance(err, UnknownVoiceError):
-            return ServiceError(400, "unknown_voice", str(err))
+            return ServiceError(400, "unknown_voice", str(err), param="voice")
         if isinstance(err, LlamaTimeoutError | TimeoutError | httpx.TimeoutException):
             return ServiceError(504, "llama_timeout", f"llama-server stalled: {err}")
         if isinstance(err, LlamaUnavailableError | httpx.ConnectError | ConnectionError):
@@ -110,7 +112,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     async def on_service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, param=exc.param)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

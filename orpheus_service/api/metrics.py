@@ -7,7 +7,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -17,13 +20,24 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class ServiceMetrics:
-    """Time to first audio, real-time factor, sessions, dropped frames, cancellations."""
+    """Requests by route and status, time to first audio, real-time factor, sessions, dropped
+    frames, cancellations, and the process metrics (CPU, memory, file descriptors, GC)."""
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.http_requests = Counter(
+            "orpheus_http_requests",
+            "HTTP requests and WebSocket handshakes answered, by route template, method "
+            "(WEBSOCKET for handshakes) and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
         self.time_to_first_audio = Histogram(
             "orpheus_time_to_first_audio_seconds",
             "From the start of a synthesis to its first audio chunk leaving the service.",
@@ -32,7 +46,7 @@ class ServiceMetrics:
             registry=r,
         )
         self.real_time_factor = Histogram(
-            "orpheus_real_time_factor",
+            "orpheus_real_time_factor_ratio",
             "Wall time of a finished synthesis divided by its audio duration (< 1 is faster).",
             ["endpoint"],
             buckets=_RTF_BUCKETS,

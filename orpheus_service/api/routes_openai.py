@@ -19,6 +19,7 @@ from orpheus_service.api.errors import ServiceError, error_body
 from orpheus_service.api.sessions import Session
 from orpheus_service.api.streaming import LiveStreamingResponse
 from orpheus_service.api.validation import check_input, resolve_voice
+from orpheus_service.api.voices import OPENAI_VOICE_ALIASES, served_voices, voice_models
 from orpheus_service.engine.events import AudioChunk, EngineEvent
 from orpheus_service.engine.prompt import ALL_VOICES
 
@@ -40,7 +41,8 @@ class SpeechRequest(BaseModel):
     model: str = "orpheus"
     input: str
     voice: str | VoiceRef | None = None
-    response_format: ResponseFormat = "mp3"
+    response_format: ResponseFormat | None = None
+    """None: ORPHEUS_DEFAULT_RESPONSE_FORMAT (wav unless configured)."""
     speed: float = Field(default=1.0, ge=MIN_SPEED, le=MAX_SPEED)
     stream_format: Literal["audio", "sse"] = "audio"
     instructions: str | None = None
@@ -194,7 +196,8 @@ async def create_speech(request: Request, body: SpeechRequest) -> Response:
         request,
         body,
         endpoint="speech",
-        response_format=body.response_format,
+        response_format=body.response_format
+        or get_context(request).settings.default_response_format,
         stream_format=body.stream_format,
     )
 
@@ -209,17 +212,27 @@ async def stream_speech(request: Request, body: SpeechRequest) -> Response:
 
 @router.get("/v1/audio/voices")
 async def list_voices(request: Request) -> dict[str, object]:
-    """Every voice name accepted, and the default."""
+    """Every voice name accepted, the default, each model with its voices (the served one
+    first), and OpenAI's voice names with the Orpheus voice each maps to."""
     ctx = get_context(request)
-    return {"voices": list(ALL_VOICES), "default": ctx.settings.default_voice}
+    return {
+        "voices": list(ALL_VOICES),
+        "default": ctx.settings.default_voice,
+        "models": voice_models(ctx.settings.model_name),
+        "aliases": OPENAI_VOICE_ALIASES,
+    }
 
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, object]:
-    """Model ids, OpenAI-style."""
+    """Model ids, OpenAI-style, each with the voices of the served model."""
     ctx = get_context(request)
     ids = [*MODEL_IDS, ctx.settings.model_name]
+    voices = served_voices(ctx.settings.model_name)
     return {
         "object": "list",
-        "data": [{"id": i, "object": "model", "created": 0, "owned_by": "orpheus"} for i in ids],
+        "data": [
+            {"id": i, "object": "model", "created": 0, "owned_by": "orpheus", "voices": voices}
+            for i in ids
+        ],
     }

@@ -1,4 +1,5 @@
-"""Operations endpoints: GET /health (no key needed) and GET /metrics (Prometheus)."""
+"""Operations endpoints: GET /health (no key needed) and GET /metrics (Prometheus; the API
+key, ORPHEUS_METRICS_TOKEN, or open with ORPHEUS_METRICS_OPEN)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from orpheus_service.api.auth import unauthorized_response
 from orpheus_service.api.context import ServiceContext
+from orpheus_service.api.http_metrics import metrics_allowed
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.settings import OrpheusSettings
 
 router = APIRouter()
 
@@ -37,6 +41,9 @@ async def health(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def prometheus_metrics(request: Request) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format; who may read it: `http_metrics.metrics_allowed`."""
+    settings = cast(OrpheusSettings, request.app.state.settings)
+    if not metrics_allowed(settings, request.headers):
+        return unauthorized_response()
     metrics = cast(ServiceMetrics, request.app.state.metrics)
     return Response(metrics.render(), media_type=metrics.content_type)

@@ -2,7 +2,8 @@
 
 Query `format=PcmMessagePack&voice=NAME`, optionally `temperature`, `top_p` and
 `repetition_penalty` (sampling for this session only, within the bounds of the
-ORPHEUS_* settings of the same names; other query keys are ignored), key in the
+ORPHEUS_* settings of the same names) and `speed` (0.25 to 4, same pitch; word times
+follow it; the playground's slider); other query keys are ignored; key in the
 `kyutai-api-key` header (or `Authorization: Bearer`; checked by ApiKeyMiddleware
 before the handshake completes). The server sends `Ready`, the client sends
 `Text{text}` messages word by word as the LLM writes them and `Eos{}`; the server
@@ -19,14 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import msgpack  # pyright: ignore[reportMissingTypeStubs]
+import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from orpheus_service.api.context import Outcome, get_context
+from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, TempoChanger
 from orpheus_service.api.errors import ServiceError
 from orpheus_service.api.sessions import Session
 from orpheus_service.api.text_feed import TextFeed
@@ -100,7 +105,30 @@ async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: floa
             feed.push_words(parsed.text)
 
 
-async def _write_msgpack(websocket: WebSocket, session: Session) -> Outcome:
+def parse_speed(values: Mapping[str, str]) -> float:
+    """The `speed` query value (1.0 when absent); ValueError when not within bounds."""
+    raw = values.get("speed")
+    if raw is None:
+        return 1.0
+    try:
+        speed = float(raw)
+    except ValueError:
+        raise ValueError(f"speed must be a number, got {raw!r}") from None
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise ValueError(f"speed must be within {MIN_SPEED}..{MAX_SPEED}, got {raw}")
+    return speed
+
+
+async def _write_msgpack(websocket: WebSocket, session: Session, speed: float = 1.0) -> Outcome:
+    tempo = None if math.isclose(speed, 1.0) else TempoChanger(speed)
+
+    async def send_audio(pcm: npt.NDArray[np.float32]) -> None:
+        if pcm.size:
+            # float32 on the wire: the samples are float32 already, half the bytes of doubles.
+            await websocket.send_bytes(
+                _pack({"type": "Audio", "pcm": pcm.tolist()}, single_float=True)
+            )
+
     async for event in session.events():
         if isinstance(event, WordTiming):
             await websocket.send_bytes(
@@ -108,17 +136,16 @@ async def _write_msgpack(websocket: WebSocket, session: Session) -> Outcome:
                     {
                         "type": "Text",
                         "text": event.word,
-                        "start_s": event.start_s,
-                        "stop_s": event.stop_s,
+                        "start_s": event.start_s / speed,
+                        "stop_s": event.stop_s / speed,
                     }
                 )
             )
         elif isinstance(event, AudioChunk):
-            # float32 on the wire: the samples are float32 already, half the bytes of doubles.
-            await websocket.send_bytes(
-                _pack({"type": "Audio", "pcm": event.pcm.tolist()}, single_float=True)
-            )
+            await send_audio(event.pcm if tempo is None else tempo.process(event.pcm))
             session.audio_sent(event.pcm.shape[0])
+    if tempo is not None:
+        await send_audio(tempo.finish())
     return "done"
 
 
@@ -139,11 +166,12 @@ async def tts_streaming(websocket: WebSocket) -> None:
     try:
         voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
         sampling = parse_sampling_overrides(websocket.query_params)
+        speed = parse_speed(websocket.query_params)
         session = Session.open(ctx, "tts_streaming")
     except ServiceError as exc:
         await refuse_opening(websocket, send_error, exc)
         return
-    except ValueError as exc:  # a sampling value out of bounds
+    except ValueError as exc:  # a sampling or speed value out of bounds
         await refuse(websocket, send_error, str(exc), CLOSE_POLICY)
         return
     feed = TextFeed()
@@ -158,7 +186,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
             session,
             send_error,
             _read_words(websocket, feed, idle_timeout_s),
-            _write_msgpack(websocket, session),
+            _write_msgpack(websocket, session, speed),
         )
     except (WebSocketDisconnect, OSError):
         outcome = "client_gone"

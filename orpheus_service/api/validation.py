@@ -7,19 +7,23 @@
 from __future__ import annotations
 
 from orpheus_service.api.errors import ServiceError
+from orpheus_service.api.voices import alias_target
 from orpheus_service.engine.prompt import UnknownVoiceError, check_voice, clean_text
 from orpheus_service.settings import OrpheusSettings
 
 
 def resolve_voice(settings: OrpheusSettings, name: str | None) -> str:
-    """The canonical voice name (the default when `name` is None or blank), or a 400
-    ServiceError listing the voices."""
+    """The canonical voice name (the default when `name` is None or blank; OpenAI's names
+    such as `alloy` map to Orpheus voices), or a 400 ServiceError listing the voices."""
     if name is None or not name.strip():
         return settings.default_voice
+    alias = alias_target(name)
+    if alias is not None:
+        return alias
     try:
         return check_voice(name)
     except UnknownVoiceError as exc:
-        raise ServiceError(400, "unknown_voice", str(exc)) from None
+        raise ServiceError(400, "unknown_voice", str(exc), param="voice") from None
 
 
 def check_input(settings: OrpheusSettings, text: str) -> str:

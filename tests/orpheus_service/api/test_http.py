@@ -47,10 +47,10 @@ def test_each_format_has_its_content_type(server: ServerThread, fmt: str) -> Non
     assert r.status_code == 200 and r.headers["content-type"].startswith(MEDIA_TYPES[fmt])
 
 
-def test_default_format_is_mp3_like_openai(server: ServerThread) -> None:
+def test_default_format_is_wav(server: ServerThread) -> None:
     r = speech(server)
-    assert r.headers["content-type"] == "audio/mpeg"
-    assert av.open(io.BytesIO(r.content)).format.name == "mp3"
+    assert r.headers["content-type"] == "audio/wav"
+    assert av.open(io.BytesIO(r.content)).format.name == "wav"
 
 
 def test_wav_holds_all_the_audio(server: ServerThread) -> None:
@@ -168,7 +168,7 @@ def test_metrics_report_sessions_audio_and_time_to_first_audio(server: ServerThr
     speech(server, response_format="pcm")
     text = httpx.get(f"{server.http}/metrics").text
     assert 'orpheus_time_to_first_audio_seconds_count{endpoint="speech"} 1.0' in text
-    assert 'orpheus_real_time_factor_count{endpoint="speech"} 1.0' in text
+    assert 'orpheus_real_time_factor_ratio_count{endpoint="speech"} 1.0' in text
     assert "orpheus_active_sessions 0.0" in text
     assert "orpheus_dropped_frames_total 0.0" in text
     assert "orpheus_cancelled_generations_total{reason=" not in text

@@ -60,7 +60,7 @@ def test_wrong_key_raises_authentication_error(server: ServerThread) -> None:
 
 def test_unknown_voice_raises_bad_request_with_the_message(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="unknown Orpheus voice"):
-        client.audio.speech.create(model="orpheus", voice="alloy", input="Hi")
+        client.audio.speech.create(model="orpheus", voice="nobody", input="Hi")
 
 
 async def test_async_client_streams_too(server: ServerThread) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -127,3 +128,32 @@ def test_without_cors_origins_no_preflight_is_answered() -> None:
         assert "access-control-allow-origin" not in r.headers
     finally:
         srv.stop()
+
+
+async def test_speed_shortens_the_audio_and_the_word_times(server: ServerThread) -> None:
+    async def speak(speed: str) -> tuple[int, list[float]]:
+        url = f"{server.ws}/api/tts_streaming?voice=tara&speed={speed}"
+        samples, starts = 0, []
+        async with websockets.connect(url, subprotocols=offer(key_subprotocol(KEY))) as ws:
+            await ws.send(json.dumps({"type": "Text", "text": "one two three four"}))
+            await ws.send(json.dumps({"type": "Eos"}))
+            async for frame in ws:
+                message = unpack(frame)
+                if message["type"] == "Audio":
+                    samples += len(message["pcm"])
+                elif message["type"] == "Text":
+                    starts.append(message["start_s"])
+        return samples, starts
+
+    normal, normal_starts = await speak("1")
+    fast, fast_starts = await speak("2")
+    assert fast == pytest.approx(normal / 2, rel=0.05)
+    assert fast_starts == pytest.approx([start / 2 for start in normal_starts])
+
+
+async def test_a_speed_out_of_bounds_is_refused(server: ServerThread) -> None:
+    url = f"{server.ws}/api/tts_streaming?voice=tara&speed=9"
+    async with websockets.connect(url, subprotocols=offer(key_subprotocol(KEY))) as ws:
+        message = unpack(await ws.recv())
+    assert message["type"] == "Error"
+    assert "speed must be within" in message["message"]

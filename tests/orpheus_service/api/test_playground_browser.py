@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 
 from orpheus_service.engine.prompt import ENGLISH_VOICES
+from orpheus_service.llama.server import LlamaServerProcess
 from tests.support.browser import chrome_driver, save_screenshot
-from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
+from tests.support.service_support import (
+    FakeEngine,
+    RealService,
+    ServerThread,
+    start_fake_service,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +150,16 @@ def test_with_a_key_the_page_asks_for_it_then_speaks(
     assert done["scheduledSamples"] == 4 * 2 * CHUNK
     assert done["error"] is None
     save_screenshot(browser, "playground-with-key")
+
+
+def test_the_page_speaks_on_the_real_stack(
+    browser: Any, real_service: RealService, llama_orpheus_server: LlamaServerProcess
+) -> None:
+    server = real_service(llama_orpheus_server.base_url)
+    open_page(browser, server)
+    type_text(browser, "Hello from the real stack.")
+    element(browser, "speak").click()
+    done = wait_until(browser, lambda s: not s["speaking"] and s["scheduledSamples"] > 0, 120)
+    assert done["error"] is None
+    assert done["highlighted"] == done["words"] and done["words"]
+    save_screenshot(browser, "playground-real-stack")

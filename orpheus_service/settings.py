@@ -98,19 +98,24 @@ class OrpheusSettings(BaseSettings):
 
     # Service limits
     max_input_chars: int = Field(default=100_000, ge=1)
-    """Longest text accepted in one HTTP request body (ORPHEUS_MAX_INPUT_CHARS).
+    """Longest text one client may send (ORPHEUS_MAX_INPUT_CHARS).
 
-    A guard against abuse for one-shot requests; streaming text has no cap.
+    Bounds one HTTP request's input, and on the WebSockets both one message and
+    the whole text of one session (streamed text included).
     """
     api_key: SecretStr | None = None
-    """Key clients must send (ORPHEUS_API_KEY); unset disables the check."""
+    """Key clients must send (ORPHEUS_API_KEY), compared trimmed; unset disables the check.
+
+    A value that is empty after trimming whitespace is an error at startup.
+    """
     max_sessions: int = Field(default=32, ge=1)
     """Concurrent synthesis sessions before new ones are refused (ORPHEUS_MAX_SESSIONS)."""
     session_idle_timeout_s: float = Field(default=60.0, ge=0.0)
-    """Seconds a `/api/tts_streaming` client may send nothing (ORPHEUS_SESSION_IDLE_TIMEOUT_S).
+    """Seconds a session may stand idle (ORPHEUS_SESSION_IDLE_TIMEOUT_S).
 
-    A client that sends neither text nor Eos for this long gets Error "idle timeout"
-    and is closed, freeing its channel; 0 disables the limit.
+    A WebSocket client that sends no text (nor Eos) for this long gets an "idle
+    timeout" error and is closed, freeing its channel; so is any client, HTTP too,
+    that leaves the audio unread for this long. 0 disables the limit.
     """
 
     # Browsers, formats and metrics (H6, issue 12)
@@ -128,6 +133,19 @@ class OrpheusSettings(BaseSettings):
     ORPHEUS_API_KEY reads it too."""
     metrics_open: bool = False
     """Serve GET /metrics without any key (ORPHEUS_METRICS_OPEN), e.g. behind a network rule."""
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not key:
+            raise ValueError(
+                f"{env_var('api_key')} is empty after trimming whitespace: "
+                "set a key, or unset the variable to leave every endpoint open"
+            )
+        return SecretStr(key)
 
     @field_validator("llama_api_key")
     @classmethod

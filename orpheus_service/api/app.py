@@ -32,6 +32,7 @@ from orpheus_service.api.browser_auth import SubprotocolKeyMiddleware, add_cors,
 from orpheus_service.api.context import DepsFactory, ServiceContext, ServiceDeps
 from orpheus_service.api.errors import add_error_handlers
 from orpheus_service.api.http_metrics import RequestMetricsMiddleware
+from orpheus_service.api.log_filters import install_log_filters
 from orpheus_service.api.metrics import ServiceMetrics
 from orpheus_service.api.wiring import build_deps
 from orpheus_service.settings import OrpheusSettings
@@ -74,6 +75,7 @@ def create_app(
         app.state.orpheus = ServiceContext.build(settings, ready, metrics)
         app.state.deps = ready
     key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    install_log_filters(key)  # no key in uvicorn's request lines, no false ERROR lines
     if not key:
         log.warning("ORPHEUS_API_KEY is not set: every endpoint accepts unauthenticated requests")
     # Innermost first: the key check; the browser key subprotocol before it; CORS

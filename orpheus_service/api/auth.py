@@ -17,6 +17,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orpheus_service.api.log_filters import ended_on_purpose
+
 KYUTAI_HEADER = "kyutai-api-key"
 """The header unmute's TTS client sends its key in."""
 
@@ -27,7 +29,8 @@ class ApiKeyChecker:
     """Checks request headers against the configured key (None: no check)."""
 
     def __init__(self, api_key: str | None) -> None:
-        self._key = api_key.encode() if api_key else None
+        key = api_key.strip() if api_key else None  # headers are compared trimmed too
+        self._key = key.encode() if key else None
 
     @property
     def enabled(self) -> bool:
@@ -101,7 +104,9 @@ class ApiKeyMiddleware:
         if scope["type"] == "http":
             await unauthorized_response()(scope, receive, send)
             return
-        # WebSocket: refuse the handshake without accepting it.
+        # WebSocket: refuse the handshake without accepting it. The refusal is logged once,
+        # at INFO, as uvicorn's request line; its "returned without completing" ERROR is not.
+        ended_on_purpose()
         message = await receive()
         if message["type"] != "websocket.connect":
             return

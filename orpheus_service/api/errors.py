@@ -1,8 +1,9 @@
 """Errors as the client sees them: `ServiceError` (HTTP status + code), the mapping of
 engine and llama-server failures onto it, and the OpenAI-style JSON error body.
 
-`add_error_handlers(app)` makes FastAPI answer a `ServiceError` and a request
-validation error with that body.
+`add_error_handlers(app)` makes FastAPI answer a `ServiceError`, a request
+validation error and every HTTP error (404, 405, a body that is not UTF-8 or is
+nested too deeply...) with that body.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from orpheus_service.engine.events import NoAudioError, OrpheusEngineError
@@ -123,8 +125,31 @@ def add_error_handlers(app: FastAPI) -> None:
         message = f"{param or 'request'}: {first.get('msg', 'invalid request')}"
         return error_response(422, "invalid_value", message, param=param, extra={"detail": errors})
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code, message = _http_error_text(request, exc)
+        response = error_response(exc.status_code, code, message)
+        response.headers.update(exc.headers or {})
+        return response
+
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+
+def _http_error_text(request: Request, exc: StarletteHTTPException) -> tuple[str, str]:
+    """(code, message) of an HTTP error raised by FastAPI or Starlette themselves."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return "invalid_json", f"the request body is not valid UTF-8 (byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "invalid_json", "the request body's JSON is nested too deeply"
+    path = request.url.path
+    if exc.status_code == 404:
+        return "not_found", f"no such endpoint: {path}"
+    if exc.status_code == 405:
+        return "method_not_allowed", f"{request.method} is not allowed on {path}"
+    return f"http_{exc.status_code}", str(exc.detail)
 
 
 def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:

@@ -183,7 +183,13 @@ async def speak(
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     media_type = "text/event-stream" if sse else pipeline.media_type
-    return LiveStreamingResponse(chunks(), media_type=media_type, headers=headers, on_done=done)
+    return LiveStreamingResponse(
+        chunks(),
+        media_type=media_type,
+        headers=headers,
+        on_done=done,
+        send_timeout_s=ctx.settings.session_idle_timeout_s,
+    )
 
 
 router = APIRouter()

@@ -3,7 +3,10 @@
 The client sends the text in one text frame (plain, or a JSON object with `input`
 and optional `voice`); the server streams 16-bit little-endian PCM in binary frames
 and closes (1000) at the end. Errors come as a JSON text frame
-`{"type": "error", ...}` before the close.
+`{"type": "error", ...}` before the close: no text frame within
+ORPHEUS_SESSION_IDLE_TIMEOUT_S, or audio left unread that long: "idle timeout..."
+(1008); text over ORPHEUS_MAX_INPUT_CHARS (1009); text that is empty or not valid
+Unicode (1007).
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import float_to_pcm16
 from orpheus_service.api.errors import ServiceError
 from orpheus_service.api.sessions import Session
-from orpheus_service.api.validation import resolve_voice
+from orpheus_service.api.validation import check_input, resolve_voice
 from orpheus_service.api.websocket import (
     CLOSE_INVALID,
     CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    IdleTimeoutError,
     ProtocolError,
+    check_frame_size,
     end_session,
+    frame_limit,
+    receive_within,
     refuse,
     refuse_opening,
+    send_within,
     serve_session,
 )
 from orpheus_service.engine.events import AudioChunk
@@ -34,8 +43,12 @@ from orpheus_service.engine.prompt import clean_text
 router = APIRouter()
 
 
-def parse_seed_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
-    """(text, voice or None) from the client's first frame."""
+def parse_seed_request(
+    message: Mapping[str, Any], *, max_frame: int | None = None
+) -> tuple[str, str | None]:
+    """(text, voice or None) from the client's first frame; a frame longer than
+    `max_frame` is refused before it is decoded."""
+    check_frame_size(message, max_frame)
     if message.get("text") is None:
         raise ProtocolError("expected a text frame holding the text to speak")
     raw = cast(str, message["text"])
@@ -65,10 +78,10 @@ async def _watch_disconnect(websocket: WebSocket) -> None:
             return  # further frames are ignored
 
 
-async def _write_pcm(websocket: WebSocket, session: Session) -> Outcome:
+async def _write_pcm(websocket: WebSocket, session: Session, idle_timeout_s: float) -> Outcome:
     async for event in session.events():
         if isinstance(event, AudioChunk):
-            await websocket.send_bytes(float_to_pcm16(event.pcm))
+            await send_within(websocket.send_bytes(float_to_pcm16(event.pcm)), idle_timeout_s)
             session.audio_sent(event.pcm.shape[0])
     return "done"
 
@@ -89,21 +102,26 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
         await refuse_opening(websocket, send_error, exc)
         return
     outcome: Outcome = "shutdown"
+    idle_timeout_s = ctx.settings.session_idle_timeout_s
     try:
-        first = await websocket.receive()
-        if first["type"] == "websocket.disconnect":
-            outcome = "client_gone"
-            return
         try:
-            text, asked = parse_seed_request(first)
+            first = await receive_within(websocket, idle_timeout_s)
+            if first["type"] == "websocket.disconnect":
+                outcome = "client_gone"
+                return
+            limit = frame_limit(ctx.settings.max_input_chars)
+            text, asked = parse_seed_request(first, max_frame=limit)
+            check_input(ctx.settings, text)
             chosen = voice if asked is None else resolve_voice(ctx.settings, asked)
         except ProtocolError as exc:
             outcome = "error"
+            idle = isinstance(exc, IdleTimeoutError)
+            ctx.metrics.errors.labels("idle_timeout" if idle else "bad_client_message").inc()
             await refuse(websocket, send_error, str(exc), exc.code)
             return
         except ServiceError as exc:
             outcome = "error"
-            await refuse(websocket, send_error, exc.message, CLOSE_POLICY)
+            await refuse(websocket, send_error, exc.message, _close_code(exc))
             return
         session.start(text, chosen)
         outcome = await serve_session(
@@ -112,9 +130,18 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
             session,
             send_error,
             _watch_disconnect(websocket),
-            _write_pcm(websocket, session),
+            _write_pcm(websocket, session, idle_timeout_s),
         )
     except (WebSocketDisconnect, OSError):
         outcome = "client_gone"
     finally:
         await end_session(websocket, session, outcome)
+
+
+def _close_code(exc: ServiceError) -> int:
+    """The close code of a refused request: its text too long, not speakable, or else."""
+    if exc.code == "input_too_long":
+        return CLOSE_TOO_BIG
+    if exc.code in ("invalid_text", "empty_input"):
+        return CLOSE_INVALID
+    return CLOSE_POLICY

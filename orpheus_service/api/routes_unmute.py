@@ -11,14 +11,16 @@ streams `Text{text,start_s,stop_s}` and `Audio{pcm}` (float32 mono 24 kHz) and,
 after Eos, finishes and closes normally (1000). Failures send `Error{message}` then
 close (no channel free: "no free channels", 1013; bad message: 1003; bad query
 value: 1008; synthesis failure: 1011). A client that sends nothing (neither Text nor
-Eos) for ORPHEUS_SESSION_IDLE_TIMEOUT_S gets `Error{"idle timeout"}` and a close
-(1008), which frees its channel. Frames are binary msgpack maps; text frames holding
-the same maps as JSON are accepted too.
+Eos) for ORPHEUS_SESSION_IDLE_TIMEOUT_S, or leaves the audio unread that long, gets
+`Error{"idle timeout..."}` and a close (1008), which frees its channel. One message,
+and the session's whole text, may carry ORPHEUS_MAX_INPUT_CHARS characters (past it:
+an Error naming the limit, 1009); text that is not valid Unicode (a lone surrogate
+from a JSON escape) is an Error naming it (1007). Frames are binary msgpack maps;
+text frames holding the same maps as JSON are accepted too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -34,35 +36,45 @@ from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, TempoChanger
 from orpheus_service.api.errors import ServiceError
 from orpheus_service.api.sessions import Session
-from orpheus_service.api.text_feed import TextFeed
-from orpheus_service.api.validation import resolve_voice
+from orpheus_service.api.text_feed import TextFeed, TextLimitError
+from orpheus_service.api.validation import check_text, resolve_voice
 from orpheus_service.api.websocket import (
     CLOSE_INVALID,
     CLOSE_POLICY,
-    IdleTimeoutError,
+    CLOSE_TOO_BIG,
     ProtocolError,
+    check_frame_size,
     end_session,
+    frame_limit,
+    receive_within,
     refuse,
     refuse_opening,
+    send_within,
     serve_session,
 )
 from orpheus_service.engine.events import AudioChunk, WordTiming
 from orpheus_service.settings import parse_sampling_overrides
-from unmute.tts.protocol import TTSClientEosMessage, TTSClientMessageAdapter, TTSClientTextMessage
+from unmute.tts.protocol import (
+    TTSAudioMessage,
+    TTSClientEosMessage,
+    TTSClientMessageAdapter,
+    TTSClientTextMessage,
+    TTSErrorMessage,
+    TTSReadyMessage,
+    TTSTextMessage,
+    encode_frame,
+)
 
 router = APIRouter()
 
 
-def _pack(message: dict[str, Any], *, single_float: bool = False) -> bytes:
-    packb = cast(Callable[..., bytes], msgpack.packb)  # pyright: ignore[reportUnknownMemberType]
-    return packb(message, use_single_float=single_float)
-
-
 def parse_client_message(
-    message: Mapping[str, Any],
+    message: Mapping[str, Any], *, max_frame: int | None = None
 ) -> TTSClientTextMessage | TTSClientEosMessage:
-    """One client frame (an ASGI websocket.receive message) as a client message."""
+    """One client frame (an ASGI websocket.receive message) as a client message; a frame
+    longer than `max_frame` is refused before it is decoded."""
     data: Any
+    check_frame_size(message, max_frame)
     if message.get("bytes") is not None:
         try:
             unpackb = cast(Callable[..., Any], msgpack.unpackb)  # pyright: ignore[reportUnknownMemberType]
@@ -86,23 +98,23 @@ def parse_client_message(
 
 async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: float) -> None:
     """Feed the client's words; until Eos, `idle_timeout_s` (0: none) without a frame
-    raises IdleTimeoutError."""
+    raises IdleTimeoutError; text past the feed's limit or not valid Unicode raises
+    ProtocolError."""
+    max_frame = frame_limit(feed.max_chars) if feed.max_chars is not None else None
     while True:
-        if feed.ended or idle_timeout_s <= 0:
-            message = await websocket.receive()
-        else:
-            try:
-                async with asyncio.timeout(idle_timeout_s):
-                    message = await websocket.receive()
-            except TimeoutError:
-                raise IdleTimeoutError() from None
+        message = await receive_within(websocket, 0 if feed.ended else idle_timeout_s)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(int(message.get("code") or 1000))
-        parsed = parse_client_message(message)
+        parsed = parse_client_message(message, max_frame=max_frame)
         if isinstance(parsed, TTSClientEosMessage):
             feed.end()
-        else:
-            feed.push_words(parsed.text)
+            continue
+        try:
+            feed.push_words(check_text(parsed.text, "the Text message"))
+        except ServiceError as exc:
+            raise ProtocolError(exc.message, CLOSE_INVALID) from None
+        except TextLimitError as exc:
+            raise ProtocolError(str(exc), CLOSE_TOO_BIG) from None
 
 
 def parse_speed(values: Mapping[str, str]) -> float:
@@ -119,28 +131,24 @@ def parse_speed(values: Mapping[str, str]) -> float:
     return speed
 
 
-async def _write_msgpack(websocket: WebSocket, session: Session, speed: float = 1.0) -> Outcome:
+async def _write_msgpack(
+    websocket: WebSocket, session: Session, speed: float = 1.0, idle_timeout_s: float = 0.0
+) -> Outcome:
+    """Stream the session's words and audio at `speed`; ClientStalledError when one send
+    stays blocked (the client does not read) for `idle_timeout_s` (0: no limit)."""
     tempo = None if math.isclose(speed, 1.0) else TempoChanger(speed)
 
     async def send_audio(pcm: npt.NDArray[np.float32]) -> None:
         if pcm.size:
             # float32 on the wire: the samples are float32 already, half the bytes of doubles.
-            await websocket.send_bytes(
-                _pack({"type": "Audio", "pcm": pcm.tolist()}, single_float=True)
-            )
+            frame = encode_frame(TTSAudioMessage(pcm=pcm), single_float=True)
+            await send_within(websocket.send_bytes(frame), idle_timeout_s)
 
     async for event in session.events():
         if isinstance(event, WordTiming):
-            await websocket.send_bytes(
-                _pack(
-                    {
-                        "type": "Text",
-                        "text": event.word,
-                        "start_s": event.start_s / speed,
-                        "stop_s": event.stop_s / speed,
-                    }
-                )
-            )
+            start_s, stop_s = event.start_s / speed, event.stop_s / speed
+            word = TTSTextMessage(text=event.word, start_s=start_s, stop_s=stop_s)
+            await send_within(websocket.send_bytes(encode_frame(word)), idle_timeout_s)
         elif isinstance(event, AudioChunk):
             await send_audio(event.pcm if tempo is None else tempo.process(event.pcm))
             session.audio_sent(event.pcm.shape[0])
@@ -156,7 +164,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
     await websocket.accept()
 
     async def send_error(text: str) -> None:
-        await websocket.send_bytes(_pack({"type": "Error", "message": text}))
+        await websocket.send_bytes(encode_frame(TTSErrorMessage(message=text)))
 
     fmt = websocket.query_params.get("format", "PcmMessagePack")
     if fmt != "PcmMessagePack":
@@ -174,11 +182,11 @@ async def tts_streaming(websocket: WebSocket) -> None:
     except ValueError as exc:  # a sampling or speed value out of bounds
         await refuse(websocket, send_error, str(exc), CLOSE_POLICY)
         return
-    feed = TextFeed()
+    feed = TextFeed(ctx.settings.max_input_chars)
     outcome: Outcome = "shutdown"
     try:
         session.start(feed, voice, sampling)
-        await websocket.send_bytes(_pack({"type": "Ready"}))
+        await websocket.send_bytes(encode_frame(TTSReadyMessage()))
         idle_timeout_s = ctx.settings.session_idle_timeout_s
         outcome = await serve_session(
             ctx,
@@ -186,7 +194,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
             session,
             send_error,
             _read_words(websocket, feed, idle_timeout_s),
-            _write_msgpack(websocket, session, speed),
+            _write_msgpack(websocket, session, speed, idle_timeout_s),
         )
     except (WebSocketDisconnect, OSError):
         outcome = "client_gone"

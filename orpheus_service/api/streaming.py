@@ -11,6 +11,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from orpheus_service.api.log_filters import ended_on_purpose
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,8 @@ class LiveStreamingResponse(Response):
     `http.disconnect` alongside the sender and cancels it at once; `chunks` is then
     closed (its `finally` blocks run). If `chunks` fails after the headers went
     out, the response is left incomplete, so the client sees a broken transfer
-    rather than a short body that looks whole. `on_done(client_gone)` runs last.
+    rather than a short body that looks whole. A client that leaves the body unread
+    for `send_timeout_s` (0: no limit) counts as gone. `on_done(client_gone)` runs last.
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class LiveStreamingResponse(Response):
         media_type: str,
         headers: Mapping[str, str] | None = None,
         on_done: Callable[[bool], Awaitable[None]] | None = None,
+        send_timeout_s: float = 0.0,
     ) -> None:
         # No super().__init__: without a `body`, no Content-Length header is set.
         self.status_code = 200
@@ -40,14 +44,30 @@ class LiveStreamingResponse(Response):
         self.init_headers(headers)
         self._chunks = chunks
         self._on_done = on_done
+        self._send_timeout_s = send_timeout_s
         self.client_gone = False
         self.failed: BaseException | None = None
+        self.stalled = False
+        """The client left the body unread for `send_timeout_s` and was dropped."""
+
+    async def _send(self, send: Send, body: bytes, more_body: bool) -> None:
+        message = {"type": "http.response.body", "body": body, "more_body": more_body}
+        if self._send_timeout_s <= 0:
+            await send(message)
+            return
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await send(message)
+        except TimeoutError:
+            log.info("HTTP client left the audio unread for %g s: dropped", self._send_timeout_s)
+            self.stalled = True
+            raise ConnectionAbortedError("the client does not read") from None
 
     async def _pump(self, send: Send) -> bool:
         try:
             async for chunk in self._chunks:
                 if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await self._send(send, chunk, True)
         except OSError:
             self.client_gone = True
             return False
@@ -55,7 +75,11 @@ class LiveStreamingResponse(Response):
             self.failed = exc
             log.warning("stream failed after the response started: %s", exc)
             return False
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        try:
+            await self._send(send, b"", False)
+        except OSError:
+            self.client_gone = True
+            return False
         return True
 
     @staticmethod
@@ -81,6 +105,8 @@ class LiveStreamingResponse(Response):
             await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
             if not pump.done():
                 self.client_gone = True
+            if self.stalled:
+                ended_on_purpose()  # uvicorn's "returned without completing" is no error here
         except OSError:
             self.client_gone = True
         finally:

@@ -26,8 +26,24 @@ def resolve_voice(settings: OrpheusSettings, name: str | None) -> str:
         raise ServiceError(400, "unknown_voice", str(exc), param="voice") from None
 
 
+def check_text(text: str, what: str = "input") -> str:
+    """`text` if it is valid Unicode, else a 400 `invalid_text` ServiceError naming the
+    first lone surrogate (what a JSON escape such as "\\ud800" decodes to) and where."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ServiceError(
+            400,
+            "invalid_text",
+            f"{what} is not valid Unicode: a lone surrogate {text[exc.start]!r} at character "
+            f"{exc.start}; send UTF-8 text (a surrogate pair only as one escaped pair)",
+        ) from None
+    return text
+
+
 def check_input(settings: OrpheusSettings, text: str) -> str:
-    """The text to speak, or a 400 ServiceError (empty, or over the limit)."""
+    """The text to speak, or a 400 ServiceError (over the limit, not valid Unicode, or
+    empty)."""
     limit = settings.max_input_chars
     if len(text) > limit:
         raise ServiceError(
@@ -35,6 +51,7 @@ def check_input(settings: OrpheusSettings, text: str) -> str:
             "input_too_long",
             f"input is {len(text)} characters long; the limit is {limit} (ORPHEUS_MAX_INPUT_CHARS)",
         )
+    check_text(text)
     if not clean_text(text):
         raise ServiceError(400, "empty_input", "input is empty: there is nothing to speak")
     return text

@@ -2,16 +2,22 @@
 which races the client reader against the audio writer and tells the client how it ended.
 
 A client that goes away cancels the synthesis (and its llama request) at once: the
-reader task watches the socket while the writer streams.
+reader task watches the socket while the writer streams. Every wait on the client is
+bounded by ORPHEUS_SESSION_IDLE_TIMEOUT_S: a client that sends nothing when text is
+due (`receive_within`) or leaves the audio unread (`send_within`) gets an error and a
+close (1008), and the channel goes back; closing never waits longer than
+CLOSE_WAIT_S on a client that does not read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
+from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from orpheus_service.api.context import Outcome, ServiceContext
@@ -22,10 +28,13 @@ CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID = 1007
 CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 
 IDLE_TIMEOUT = "idle timeout"
+CLOSE_WAIT_S = 5.0
+"""The longest the service waits to send a last error frame or close a socket."""
 
 SendError = Callable[[str], Awaitable[None]]
 """Sends an error message in the protocol's own frame format."""
@@ -46,6 +55,56 @@ class IdleTimeoutError(ProtocolError):
         super().__init__(IDLE_TIMEOUT, CLOSE_POLICY)
 
 
+class ClientStalledError(ProtocolError):
+    """The client left the audio unread for the session idle timeout."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"idle timeout: the audio was left unread for {timeout_s:g} s", CLOSE_POLICY
+        )
+
+
+async def receive_within(websocket: WebSocket, idle_timeout_s: float) -> Message:
+    """The client's next frame; IdleTimeoutError after `idle_timeout_s` (0: no limit)."""
+    if idle_timeout_s <= 0:
+        return await websocket.receive()
+    try:
+        async with asyncio.timeout(idle_timeout_s):
+            return await websocket.receive()
+    except TimeoutError:
+        raise IdleTimeoutError() from None
+
+
+async def send_within(send: Awaitable[Any], idle_timeout_s: float) -> None:
+    """Await a send; ClientStalledError if it is still blocked (the client does not read)
+    after `idle_timeout_s` (0: no limit)."""
+    if idle_timeout_s <= 0:
+        await send
+        return
+    try:
+        async with asyncio.timeout(idle_timeout_s):
+            await send
+    except TimeoutError:
+        raise ClientStalledError(idle_timeout_s) from None
+
+
+def frame_limit(max_chars: int) -> int:
+    """The largest frame (bytes or characters) that can hold `max_chars` characters of
+    text, however encoded (a JSON escape takes 6 per character)."""
+    return 6 * max_chars + 1024
+
+
+def check_frame_size(message: Mapping[str, Any], max_frame: int | None) -> None:
+    """ProtocolError (1009) for a frame longer than `max_frame`, before it is decoded."""
+    raw = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+    if max_frame is not None and raw is not None and len(raw) > max_frame:
+        raise ProtocolError(
+            f"a frame of {len(raw)} bytes is more than ORPHEUS_MAX_INPUT_CHARS characters "
+            "of text can take",
+            CLOSE_TOO_BIG,
+        )
+
+
 def _short(reason: str) -> str:
     """A close reason within the protocol's 123 bytes."""
     return reason.encode()[:120].decode(errors="ignore")
@@ -55,13 +114,15 @@ async def close_socket(websocket: WebSocket, code: int, reason: str = "") -> Non
     """Close the socket if it is still open; errors while closing are ignored."""
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            await websocket.close(code=code, reason=_short(reason))
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await websocket.close(code=code, reason=_short(reason))
 
 
 async def refuse(websocket: WebSocket, send_error: SendError, message: str, code: int) -> None:
     """Send `message` as an error frame (if the client still listens), then close."""
     with contextlib.suppress(Exception):
-        await send_error(message)
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await send_error(message)
     await close_socket(websocket, code, message)
 
 
@@ -107,7 +168,7 @@ async def _race(
 
 
 def _error_text(ctx: ServiceContext, error: BaseException) -> tuple[str, int]:
-    if isinstance(error, IdleTimeoutError):
+    if isinstance(error, IdleTimeoutError | ClientStalledError):
         ctx.metrics.errors.labels("idle_timeout").inc()
         return str(error), error.code
     if isinstance(error, ProtocolError):

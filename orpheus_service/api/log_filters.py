@@ -1,0 +1,80 @@
+"""Log hygiene for uvicorn's loggers: no secrets in request lines, no false ERROR lines.
+
+`install_log_filters(key)` adds one `ServiceLogFilter` to `uvicorn.access` and
+`uvicorn.error` (idempotent; filters survive uvicorn's logging setup). It:
+
+- redacts query values whose name looks like a credential (`key`, `api_key`,
+  `token`, `secret`, `password`, `auth`, `signature`...) and the configured API key
+  wherever it appears, in the access log and uvicorn's WebSocket request lines;
+- drops uvicorn's "ASGI callable returned without completing handshake/response"
+  ERROR for a connection the service ended on purpose: a WebSocket the API key
+  middleware refused (an HTTP 401 denial, already logged once at INFO as the
+  request line `"WebSocket /path" 401`), an HTTP client dropped for leaving the
+  audio unread (logged at INFO). The code that ends it calls `ended_on_purpose()`
+  in the connection's task, where uvicorn logs the error afterwards.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+
+REDACTED = "[redacted]"
+_CREDENTIAL_QUERY = re.compile(
+    r"(?i)([?&][^=&\s\"]*(?:key|token|secret|passw|auth|signature|credential)[^=&\s\"]*=)[^&\s\"]*"
+)
+_UNFINISHED_ERROR = "ASGI callable returned without"
+_on_purpose: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "orpheus_ended_on_purpose", default=False
+)
+
+
+def ended_on_purpose() -> None:
+    """Mark the current connection (its ASGI task) as ended by the service on purpose."""
+    _on_purpose.set(True)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with credential-like query values and `secrets` replaced."""
+    text = _CREDENTIAL_QUERY.sub(rf"\1{REDACTED}", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class ServiceLogFilter(logging.Filter):
+    """Redacts credentials in uvicorn's records; drops its "returned without completing"
+    ERROR for a connection ended on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: tuple[str, ...] = ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        on_purpose = record.levelno >= logging.ERROR and _on_purpose.get()
+        if on_purpose and str(record.msg).startswith(_UNFINISHED_ERROR):
+            return False
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                redact(arg, self.secrets) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg, self.secrets)
+        return True
+
+
+_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def install_log_filters(api_key: str | None) -> None:
+    """Add the filter to uvicorn's loggers (once), redacting `api_key` too."""
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        found = [f for f in logger.filters if isinstance(f, ServiceLogFilter)]
+        log_filter = found[0] if found else ServiceLogFilter()
+        if api_key:
+            log_filter.secrets = tuple(dict.fromkeys((*log_filter.secrets, api_key)))
+        if not found:
+            logger.addFilter(log_filter)

@@ -1,0 +1,183 @@
+"""Hostile sessions: every socket has an idle limit, every path gives its channel back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
+
+UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
+PCM_SOCKET = "/v1/audio/speech/stream/ws?voice=tara"
+CLOSE_POLICY = 1008
+IDLE_S = 0.3
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    srv = start_fake_service(
+        FakeEngine(chunk_delay_s=0.01), max_sessions=2, session_idle_timeout_s=IDLE_S
+    )
+    yield srv
+    srv.stop()
+
+
+async def read_until_closed(ws: ClientConnection, timeout_s: float = 5.0) -> list[Any]:
+    frames: list[Any] = []
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(timeout_s):
+            async for frame in ws:
+                frames.append(frame)
+    return frames
+
+
+async def active_sessions(server: ServerThread) -> int:
+    async with httpx.AsyncClient() as client:
+        return int((await client.get(server.http + "/health")).json()["active_sessions"])
+
+
+async def settled(server: ServerThread, timeout_s: float = 3.0) -> int:
+    """Active sessions once they reach 0, or as they are after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    active = await active_sessions(server)
+    while active and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+        active = await active_sessions(server)
+    return active
+
+
+async def test_a_pcm_socket_that_sends_nothing_is_closed_at_the_idle_limit(
+    server: ServerThread,
+) -> None:
+    async with websockets.connect(server.ws + PCM_SOCKET) as ws:
+        frames = await read_until_closed(ws)
+    assert ws.close_code == CLOSE_POLICY
+    assert json.loads(frames[-1]) == {"type": "error", "error": "idle timeout"}
+    assert await settled(server) == 0
+
+
+async def test_idle_sockets_do_not_keep_the_service_full(server: ServerThread) -> None:
+    idle = [await websockets.connect(server.ws + PCM_SOCKET) for _ in range(2)]
+    await asyncio.gather(*(read_until_closed(ws) for ws in idle))
+    async with websockets.connect(server.ws + UNMUTE) as ws:
+        assert unpack(await ws.recv()) == {"type": "Ready"}
+
+
+async def _unmute_idle(server: ServerThread) -> None:
+    async with websockets.connect(server.ws + UNMUTE) as ws:
+        await read_until_closed(ws)
+
+
+async def _unmute_gone_mid_stream(server: ServerThread) -> None:
+    ws = await websockets.connect(server.ws + UNMUTE)
+    await ws.recv()
+    await ws.send(pack({"type": "Text", "text": "one two three four five"}))
+    await ws.recv()
+    ws.transport.abort()
+
+
+async def _unmute_bad_frame(server: ServerThread) -> None:
+    async with websockets.connect(server.ws + UNMUTE) as ws:
+        await ws.recv()
+        await ws.send(b"\xc1")
+        await read_until_closed(ws)
+
+
+async def _pcm_gone_before_text(server: ServerThread) -> None:
+    ws = await websockets.connect(server.ws + PCM_SOCKET)
+    ws.transport.abort()
+
+
+async def _pcm_gone_mid_stream(server: ServerThread) -> None:
+    ws = await websockets.connect(server.ws + PCM_SOCKET)
+    await ws.send("one two three four five six seven")
+    await ws.recv()
+    ws.transport.abort()
+
+
+async def _pcm_idle(server: ServerThread) -> None:
+    async with websockets.connect(server.ws + PCM_SOCKET) as ws:
+        await read_until_closed(ws)
+
+
+async def _pcm_bad_first_frame(server: ServerThread) -> None:
+    async with websockets.connect(server.ws + PCM_SOCKET) as ws:
+        await ws.send(b"binary")
+        await read_until_closed(ws)
+
+
+async def _http_gone_mid_stream(server: ServerThread) -> None:
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream(
+            "POST", server.http + "/v1/audio/speech", json={"input": "one two three four five"}
+        ) as reply,
+    ):
+        await anext(reply.aiter_bytes())
+
+
+PATHS: dict[str, Callable[[ServerThread], Awaitable[None]]] = {
+    "unmute idle": _unmute_idle,
+    "unmute client gone mid-stream": _unmute_gone_mid_stream,
+    "unmute malformed frame": _unmute_bad_frame,
+    "pcm socket gone before its text": _pcm_gone_before_text,
+    "pcm socket gone mid-stream": _pcm_gone_mid_stream,
+    "pcm socket idle": _pcm_idle,
+    "pcm socket binary first frame": _pcm_bad_first_frame,
+    "http client gone mid-stream": _http_gone_mid_stream,
+}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+async def test_every_path_gives_the_channel_back(server: ServerThread, path: str) -> None:
+    await asyncio.wait_for(PATHS[path](server), 5)
+    assert await settled(server) == 0
+
+
+@pytest.fixture
+def flood() -> Iterator[ServerThread]:
+    """A service whose engine speaks as fast as it can: audio piles up unread."""
+    srv = start_fake_service(
+        FakeEngine(chunks_per_word=20), max_sessions=2, session_idle_timeout_s=IDLE_S
+    )
+    yield srv
+    srv.stop()
+
+
+async def test_a_socket_that_leaves_the_audio_unread_is_dropped_at_the_idle_limit(
+    flood: ServerThread,
+) -> None:
+    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
+    try:
+        await ws.recv()  # Ready
+        await ws.send(pack({"type": "Text", "text": " word" * 5000}))
+        await ws.send(pack({"type": "Eos"}))
+        assert await settled(flood, timeout_s=5) == 0  # while the client reads nothing
+    finally:
+        ws.transport.abort()
+
+
+async def test_an_http_client_that_leaves_the_audio_unread_is_dropped_at_the_idle_limit(
+    flood: ServerThread,
+) -> None:
+    text = " ".join(["word"] * 5000)
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream(
+            "POST", flood.http + "/v1/audio/speech/stream", json={"input": text}
+        ) as reply,
+    ):
+        chunks = reply.aiter_raw()  # kept: dropping the iterator would close the stream
+        await anext(chunks)
+        assert await settled(flood, timeout_s=5) == 0  # while the client reads nothing
+        del chunks

@@ -17,7 +17,8 @@ It speaks the protocol unmute's own client (`unmute/tts/text_to_speech.py`) and 
 
 Pacing: `speed=None` sends as fast as possible; `speed=1.0` sends audio in real time
 (each 80 ms frame 80 ms after the previous one, bursts after a pause in the text
-allowed), `2.0` twice as fast. `ready_delay_s` delays `Ready` (a slow start).
+allowed), `2.0` twice as fast. `ready_delay_s` delays `Ready` (a slow start): seconds,
+or a function of the connection's index (0 for the first) giving them.
 
 Everything a client did is recorded per connection (`KyutaiConnection`): path,
 query, headers, the decoded messages, `Voice` messages, what was sent back, and when
@@ -73,6 +74,8 @@ class KyutaiConnection:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    index: int
+    """Its position among the server's connections (0 for the first)."""
     messages: list[dict[str, Any]] = field(default_factory=lambda: [])
     """Client messages, decoded, in order (`Text`, `Voice`, `Eos`, ...)."""
     sent: list[dict[str, Any]] = field(default_factory=lambda: [])
@@ -118,7 +121,7 @@ class KyutaiTTSServer:
         api_key: str | None = DEFAULT_API_KEY,
         max_sessions: int | None = None,
         speed: float | None = None,
-        ready_delay_s: float = 0.0,
+        ready_delay_s: float | Callable[[int], float] = 0.0,
         frames_per_word: Callable[[str], int] = frames_for_word,
         tone_hz: float = 220.0,
     ) -> None:
@@ -239,6 +242,7 @@ class KyutaiTTSServer:
             path=parsed.path,
             query=dict(urllib.parse.parse_qsl(parsed.query)),
             headers={k.lower(): v for k, v in request.headers.raw_items()},
+            index=len(self.connections),
         )
         self.connections.append(record)
         self._active += 1
@@ -278,8 +282,11 @@ class KyutaiTTSServer:
         words: asyncio.Queue[str | None] = asyncio.Queue()
         reader = asyncio.create_task(self._read(ws, record, words))
         try:
-            if self.ready_delay_s:
-                await asyncio.sleep(self.ready_delay_s)
+            delay = self.ready_delay_s
+            if callable(delay):
+                delay = delay(record.index)
+            if delay:
+                await asyncio.sleep(delay)
             await self._send(ws, record, {"type": "Ready"})
             await self._generate(ws, record, words)
             record.closed_by = record.closed_by or "server"

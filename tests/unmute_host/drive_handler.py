@@ -69,14 +69,17 @@ def read_recording(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line)["data"] for line in path.read_text().splitlines()]
 
 
+METRIC_PREFIXES = ("worker_tts_", "worker_hard_tts_")
+
+
 def tts_metrics() -> dict[str, float]:
-    """Current values of unmute's `worker_tts_*` metrics (counters, gauge, histogram counts)."""
+    """Current values of unmute's TTS metrics (counters, gauge, histogram counts and sums)."""
     from prometheus_client import REGISTRY
 
     values: dict[str, float] = {}
     for family in REGISTRY.collect():
         for sample in family.samples:
-            if sample.name.startswith("worker_tts_") and not sample.labels.get("le"):
+            if sample.name.startswith(METRIC_PREFIXES) and not sample.labels.get("le"):
                 if sample.name.endswith("_created"):
                     continue
                 values[sample.name] = sample.value

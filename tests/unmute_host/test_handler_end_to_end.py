@@ -7,8 +7,10 @@ dependencies and this project (non-editable). `drive_handler.py` drives the hand
 discovery, `_tts_loop`, `interrupt_bot`), with only the LLM faked and the microphone
 clock advancing in real time, through each backend: `kyutai` (the default, against
 the local stand-in of Kyutai's server), `espeak`, `fixture` and `orpheus` (against the
-local service on the tiny GGUF). `upstream-client` is the reference: the unchanged
-handler with upstream's own client against the same stand-in.
+local service on the tiny GGUF), and `kyutai-cold` (the default again, against a
+stand-in that sends Ready only after 2 s: a cold start, far past discovery's 0.5 s).
+`upstream-client` is the reference: the unchanged handler with upstream's own client
+against the same stand-in.
 
 Per backend, a full reply, then a reply interrupted once 3 words reached the chat
 history. The driver runs every backend of one client in one process (importing
@@ -35,6 +37,8 @@ INTERRUPT_AFTER_WORDS = 3
 AHEAD_S = 0.32
 """unmute releases audio at most this far ahead of real time (4 frames of 80 ms)."""
 TOLERANCE_S = 0.06
+DISCOVERY_TIMEOUT_S = 0.5
+"""unmute's `find_instance` gives `start_up` this long."""
 INTERRUPTION_CHAR = "—"
 DRIVER = Path(__file__).with_name("drive_handler.py")
 REFERENCE = "upstream-client"
@@ -43,7 +47,12 @@ BACKEND_ENV: dict[str, dict[str, str | None]] = {
     "espeak": {"UNMUTE_TTS_BACKEND": "espeak"},
     "fixture": {"UNMUTE_TTS_BACKEND": "fixture"},
     "orpheus": {"UNMUTE_TTS_BACKEND": "orpheus"},
+    "kyutai-cold": {"UNMUTE_TTS_BACKEND": None},
 }
+"""The pluggable client's runs, in order; the stand-in's connections follow it."""
+STAND_IN_CONNECTIONS = {REFERENCE: 0, "kyutai": 0, "kyutai-cold": 2}
+"""Index of each run's first connection to the stand-in (two per run: full, interrupted)."""
+COLD_START_S = 2.0
 CLOSED_STATE = {REFERENCE: "not_created"}
 """State after shutdown; upstream's client forgets its websocket, so reads not_created."""
 
@@ -61,8 +70,16 @@ class HostRun:
     """The Orpheus service's active sessions once the driver exited (None: not run)."""
 
 
+def _cold_from_third_connection(index: int) -> float:
+    return COLD_START_S if index >= STAND_IN_CONNECTIONS["kyutai-cold"] else 0.0
+
+
 def _drive(
-    python: Path, checkout: Path, work: Path, runs: dict[str, dict[str, str | None]]
+    python: Path,
+    checkout: Path,
+    work: Path,
+    runs: dict[str, dict[str, str | None]],
+    stand_in: KyutaiTTSServer,
 ) -> HostRun:
     config = {
         "reply": REPLY,
@@ -72,7 +89,7 @@ def _drive(
     }
     recordings = work / "recordings"
     recordings.mkdir()
-    with KyutaiTTSServer(speed=2.0) as stand_in:
+    with stand_in:
         env = clean_env(
             PYTHONPATH=str(checkout),
             KYUTAI_LLM_MODEL="fake-llm",
@@ -91,7 +108,7 @@ def reference_run(
     """The unchanged handler, upstream's own client, against the stand-in."""
     work = tmp_path_factory.mktemp("reference")
     checkout = copy_checkout(upstream_dir, work / "checkout", pluggable=False)
-    return _drive(host_python, checkout, work, {REFERENCE: {}})
+    return _drive(host_python, checkout, work, {REFERENCE: {}}, KyutaiTTSServer(speed=2.0))
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +122,13 @@ def pluggable_run(
     work = tmp_path_factory.mktemp("pluggable")
     checkout = copy_checkout(upstream_dir, work / "checkout", pluggable=True)
     runs = {name: dict(env) for name, env in BACKEND_ENV.items()}
+    stand_in = KyutaiTTSServer(speed=2.0, ready_delay_s=_cold_from_third_connection)
     if not any("[orpheus]" in item.nodeid for item in request.session.items):
         del runs["orpheus"]
-        return _drive(host_python, checkout, work, runs)
+        return _drive(host_python, checkout, work, runs, stand_in)
     service = request.getfixturevalue("orpheus_service")
     runs["orpheus"]["ORPHEUS_FASTAPI_URL"] = service.url
-    run = _drive(host_python, checkout, work, runs)
+    run = _drive(host_python, checkout, work, runs, stand_in)
     run.orpheus_sessions_after = _active_sessions(service.url)
     return run
 
@@ -130,6 +148,7 @@ def _active_sessions(url: str, settle_s: float = 5.0) -> int:
     params=[
         REFERENCE,
         "kyutai",
+        "kyutai-cold",
         "espeak",
         "fixture",
         pytest.param("orpheus", marks=[pytest.mark.llama, pytest.mark.slow]),
@@ -236,9 +255,10 @@ def test_the_tts_is_closed_after_a_reply_and_after_an_interruption(
     assert turns["interrupt"]["state_after_interrupt"] == closed
 
 
-@pytest.mark.parametrize("backend", [REFERENCE, "kyutai"])
-def test_the_kyutai_server_sees_both_connections_close(run: HostRun) -> None:
-    full, interrupted = run.stand_in.connections
+@pytest.mark.parametrize("backend", [REFERENCE, "kyutai", "kyutai-cold"])
+def test_the_kyutai_server_sees_both_connections_close(backend: str, run: HostRun) -> None:
+    first = STAND_IN_CONNECTIONS[backend]
+    full, interrupted = run.stand_in.connections[first : first + 2]
     assert all(c.closed.is_set() for c in (full, interrupted))
     assert full.query["format"] == "PcmMessagePack"
     assert full.headers["kyutai-api-key"] == "public_token"
@@ -263,6 +283,22 @@ def test_nothing_is_left_running_or_open(turns: dict[str, Any]) -> None:
 
 def _delta(turn: dict[str, Any], metric: str) -> float:
     return turn["metrics_after"][metric] - turn["metrics_before"][metric]
+
+
+@pytest.mark.parametrize("backend", ["kyutai-cold"])
+def test_a_cold_start_is_spoken_once_the_backend_is_ready(turns: dict[str, Any]) -> None:
+    _, first_audio = _released(turns["full"])
+    assert first_audio >= COLD_START_S
+    assert turns["full"]["history_reply"].split() == REPLY.split()
+
+
+def test_start_up_fits_in_the_time_unmute_discovery_allows(turns: dict[str, Any]) -> None:
+    for name in ("full", "interrupt"):
+        turn = turns[name]
+        assert _delta(turn, "worker_tts_ping_time_count") == 1, name  # accepted at once
+        assert _delta(turn, "worker_tts_misses_total") == 0, name
+        assert _delta(turn, "worker_hard_tts_misses_total") == 0, name
+        assert _delta(turn, "worker_tts_ping_time_sum") < DISCOVERY_TIMEOUT_S, name
 
 
 def test_unmute_metrics_count_each_turn(turns: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ CHROMIUM_FLAGS = (
 )
 
 
+@cache
 def _apt_install() -> str | None:
-    """Install chromium and chromium-driver with apt; None on success, else why not."""
+    """Install chromium and chromium-driver with apt, once per test run; None on success,
+    else why not (a failed attempt is not repeated for every test)."""
     if shutil.which("apt-get") is None:
         return "apt-get is not available (not a Debian system)"
     if os.geteuid() != 0:

@@ -23,7 +23,8 @@ from tests.support.service_support import (
     start_fake_service,
 )
 
-pytestmark = pytest.mark.slow
+# The first test may install chromium with apt (minutes on a fresh machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 KEY = "sk-playground/with+odd=chars"
 CHUNK = 2048

@@ -85,6 +85,25 @@ def find_python312() -> Path | None:
     return Path(found) if found else None
 
 
+def python312_problem(python: Path | None) -> str | None:
+    """Why `python` is not a usable Python 3.12 interpreter, or None when it is."""
+    if python is None or not python.exists():
+        return "no Python 3.12 found (set UNMUTE_HOST_PYTHON)"
+    try:
+        version = subprocess.run(
+            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{python} does not run: {exc}"
+    if version != "3.12":
+        return f"{python} is Python {version}; upstream unmute needs 3.12 (UNMUTE_HOST_PYTHON)"
+    return None
+
+
 def find_uv() -> str:
     """The uv binary (UV, PATH, or the `uv` package); HostEnvError when there is none."""
     configured = os.environ.get("UV") or shutil.which("uv")
@@ -213,8 +232,9 @@ def ensure_environment(
     if problem:
         raise HostEnvError(problem)
     python = python or find_python312()
-    if python is None or not python.exists():
-        raise HostEnvError("no Python 3.12 found (set UNMUTE_HOST_PYTHON)")
+    problem = python312_problem(python)
+    if problem or python is None:
+        raise HostEnvError(problem or "no Python 3.12")
     cache_root = cache_root or PROJECT_ROOT / ".cache" / "unmute-host"
     cache_root.mkdir(parents=True, exist_ok=True)
     root = cache_root / f"{layout}-{environment_key(layout, upstream, python)}"

@@ -29,9 +29,11 @@ def upstream_dir() -> Path:
 @pytest.fixture(scope="session")
 def python312() -> Path:
     """A Python 3.12 interpreter (upstream unmute requires 3.12)."""
-    python: Path | None = host_env_script().find_python312()
-    if python is None or not python.exists():
-        pytest.skip("no Python 3.12 (upstream unmute needs it): set UNMUTE_HOST_PYTHON")
+    script = host_env_script()
+    python: Path | None = script.find_python312()
+    problem: str | None = script.python312_problem(python)
+    if problem or python is None:
+        pytest.skip(f"no Python 3.12 for upstream unmute: {problem}")
     return python
 
 

@@ -31,6 +31,9 @@ import pytest
 from tests.support.kyutai_server import KyutaiTTSServer
 from tests.unmute_host.hosting import clean_env, copy_checkout, last_json_line, run_python
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+"""Slow: the first run builds the Python 3.12 environments (uv downloads their wheels)."""
+
 REPLY = "The quick brown fox jumps over the lazy dog."
 """The LLM's reply; the packaged `fixture` recordings hold this sentence."""
 INTERRUPT_AFTER_WORDS = 3

@@ -20,6 +20,9 @@ import pytest
 
 from tests.unmute_host.hosting import PROJECT_ROOT, clean_env, copy_checkout, last_json_line
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+"""Slow: the first run builds the Python 3.12 environments (uv downloads their wheels)."""
+
 ORDERS = ("upstream-first", "project-first")
 UPSTREAM_MODULES = ["unmute.unmute_handler", "unmute.tts.text_to_speech", "unmute.metrics"]
 LIBRARY_MODULES = ["unmute.tts.pluggable", "unmute.tts.registry", "unmute.tts.protocol"]

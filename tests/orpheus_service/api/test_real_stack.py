@@ -128,7 +128,7 @@ def test_metrics_show_time_to_first_audio_and_real_time_factor(
     client.audio.speech.create(model="orpheus", voice="tara", input="Hi.", response_format="pcm")
     text = httpx.get(f"{server.http}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
     assert 'orpheus_time_to_first_audio_seconds_count{endpoint="speech"} 1.0' in text
-    assert 'orpheus_real_time_factor_count{endpoint="speech"} 1.0' in text
+    assert 'orpheus_real_time_factor_ratio_count{endpoint="speech"} 1.0' in text
     assert "orpheus_decode_batch_size_count" in text
 
 

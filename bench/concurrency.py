@@ -16,7 +16,7 @@ alone, most urgent first, in the same worker thread. Setup: llama-server with th
 tiny orpheus-like GGUF of the tests (`-t 1`, one slot per session), SNAC 24 kHz
 architecture with random weights.
 
-    .venv/bin/python bench/concurrency.py [--sessions 1 4 16] [--rounds 3] [--json]
+    .venv/bin/python -m bench.concurrency [--sessions 1 4 16] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,23 +33,19 @@ from typing import Any
 import torch
 import websockets
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from orpheus_service.api.app import create_app  # noqa: E402
-from orpheus_service.llama.server import find_llama_server_binary  # noqa: E402
-from orpheus_service.api.wiring import deps_factory  # noqa: E402
-from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir  # noqa: E402
-from tests.support.service_support import (  # noqa: E402
+from orpheus_service.api.app import create_app
+from orpheus_service.api.wiring import deps_factory
+from orpheus_service.llama.server import find_llama_server_binary
+from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir
+from tests.support.service_support import (
     ServerThread,
     pack,
     service_settings,
     unpack,
 )
-from tests.support.snac_models import SNAC_24KHZ_CONFIG, save_random_snac  # noqa: E402
+from tests.support.snac_models import SNAC_24KHZ_CONFIG, save_random_snac
+from unmute.tts.protocol import SAMPLE_RATE
 
-SAMPLE_RATE = 24000
 TEXT = "Hello there, how are you doing today? I hope the weather is nice where you are."
 
 

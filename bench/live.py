@@ -17,7 +17,7 @@ start is not counted (`--no-warmup` to include it).
 Settings come from the same variables as the `orpheus` backend:
 ORPHEUS_FASTAPI_URL (required), ORPHEUS_API_KEY, ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET.
 
-    python bench/live.py [--sessions 1,4,16] [--rounds 3] [--voice tara]
+    python -m bench.live [--sessions 1,4,16] [--rounds 3] [--voice tara]
                          [--word-interval-ms 0] [--json]
 
 Exit status: 0 every goal met, 1 a goal missed or sessions failed, 2 not configured.
@@ -31,16 +31,18 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from unmute.tts.protocol import (
+    SAMPLE_RATE,
+    TTSClientEosMessage,
+    TTSClientTextMessage,
+    decode_frame,
+    encode_frame,
+)
 
-SAMPLE_RATE = 24_000
 DEFAULT_TEXT = (
     "Sure, happy to help with that. The quickest way to get there is to take the "
     "train to the city center, then walk about ten minutes north along the river. "
@@ -153,11 +155,8 @@ async def run_session(
     timeout_s: float = 120.0,
 ) -> SessionResult:
     """Speak `text` over unmute's WebSocket protocol and time it."""
-    import msgpack  # pyright: ignore[reportMissingTypeStubs]
     from websockets.asyncio.client import connect
 
-    packb = cast(Callable[..., bytes], msgpack.packb)  # pyright: ignore[reportUnknownMemberType]
-    unpackb = cast(Callable[..., Any], msgpack.unpackb)  # pyright: ignore[reportUnknownMemberType]
     result = SessionResult()
     words = text.split()
     try:
@@ -168,7 +167,7 @@ async def run_session(
                 max_size=64 * 1024 * 1024,
                 open_timeout=timeout_s,  # a cold start holds the handshake
             ) as ws:
-                ready = unpackb(await ws.recv(), raw=False)
+                ready = decode_frame(await ws.recv())
                 if ready.get("type") != "Ready":
                     result.error = f"expected Ready, got {ready.get('type')}: {ready}"
                     return result
@@ -176,17 +175,17 @@ async def run_session(
 
                 async def send_words() -> None:
                     for word in words:
-                        await ws.send(packb({"type": "Text", "text": word}))
+                        await ws.send(encode_frame(TTSClientTextMessage(text=word)))
                         if word_interval_s:
                             await asyncio.sleep(word_interval_s)
-                    await ws.send(packb({"type": "Eos"}))
+                    await ws.send(encode_frame(TTSClientEosMessage()))
 
                 sender = asyncio.create_task(send_words())
                 try:
                     async for frame in ws:
                         if not isinstance(frame, bytes):
                             continue
-                        message = unpackb(frame, raw=False)
+                        message = decode_frame(frame)
                         kind = message.get("type")
                         if kind == "Audio":
                             if result.ttfa_s is None:

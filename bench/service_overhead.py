@@ -30,7 +30,7 @@ client, and the alone measurement of decode_ms) to the other CPUs, with
 os.sched_setaffinity. `--no-isolate` leaves both on all CPUs (the old shared-core
 numbers).
 
-    .venv/bin/python bench/service_overhead.py [--runs 20] [--threads 1] [--no-isolate] [--json]
+    .venv/bin/python -m bench.service_overhead [--runs 20] [--threads 1] [--no-isolate] [--json]
 """
 
 from __future__ import annotations
@@ -53,25 +53,21 @@ import httpx
 import torch
 import websockets
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from orpheus_service.api.app import create_app  # noqa: E402
-from orpheus_service.engine.pipeline import TokenSource  # noqa: E402
-from orpheus_service.llama.client import SamplingOverrides  # noqa: E402
-from orpheus_service.llama.server import find_llama_server_binary  # noqa: E402
-from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, PromptPart  # noqa: E402
-from orpheus_service.engine.tokens import Frame, OrpheusTokenParser  # noqa: E402
-from orpheus_service.api.wiring import deps_factory  # noqa: E402
-from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir  # noqa: E402
-from tests.support.service_support import (  # noqa: E402
+from orpheus_service.api.app import create_app
+from orpheus_service.api.wiring import deps_factory
+from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, PromptPart
+from orpheus_service.engine.token_source import TokenSource
+from orpheus_service.engine.tokens import Frame, OrpheusTokenParser
+from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.llama.server import find_llama_server_binary
+from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir
+from tests.support.service_support import (
     ServerThread,
     pack,
     service_settings,
     unpack,
 )
-from tests.support.snac_models import SNAC_24KHZ_CONFIG, save_random_snac  # noqa: E402
+from tests.support.snac_models import SNAC_24KHZ_CONFIG, save_random_snac
 
 TEXT = "Hello there, how are you doing today?"
 

@@ -14,33 +14,26 @@ load. Reported: CPU time (process time, all threads) per second of audio of the
 stream (best of --repeats runs; ours includes the flush), and the max error of the
 emitted samples against `model.decode` of the whole sequence, relative to its peak.
 
-    .venv/bin/python bench/snac_decode.py [--frames 118] [--threads 2] [--json]
+    .venv/bin/python -m bench.snac_decode [--frames 118] [--threads 2] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from snac import SNAC
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from snac import SNAC  # noqa: E402
-
-from orpheus_service.snac.decoder import SnacStreamDecoder  # noqa: E402
-from orpheus_service.engine.tokens import Frame  # noqa: E402
-from tests.support.snac_models import SNAC_24KHZ_CONFIG, random_snac  # noqa: E402
-
-SAMPLE_RATE = 24000
-SAMPLES_PER_FRAME = 2048
+from orpheus_service.engine.events import SAMPLES_PER_FRAME
+from orpheus_service.engine.tokens import Frame
+from orpheus_service.snac.decoder import SnacStreamDecoder
+from tests.support.snac_models import SNAC_24KHZ_CONFIG, random_snac
+from unmute.tts.protocol import SAMPLE_RATE
 
 
 def level_codes(frames: list[Frame]) -> list[torch.Tensor]:

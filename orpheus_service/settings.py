@@ -9,6 +9,7 @@ message names the variable. Use `OrpheusSettings.load()` to get a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -25,14 +26,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orpheus_service.engine.prompt import ALL_VOICES, check_voice
 from orpheus_service.llama.sampling import SamplingOverrides
+from unmute.tts.settings import env_var as settings_env_var
+from unmute.tts.settings import load_settings
 
 ENV_PREFIX = "ORPHEUS_"
 SUPPORTED_SAMPLE_RATE = 24000
-
-
-def env_var(field: str) -> str:
-    """The environment variable that sets `field`."""
-    return f"{ENV_PREFIX}{field.upper()}"
 
 
 class OrpheusSettings(BaseSettings):
@@ -217,16 +215,21 @@ class OrpheusSettings(BaseSettings):
 
     @classmethod
     def load(cls, **overrides: Any) -> OrpheusSettings:
-        """Read the settings, raising `unmute.tts.settings.SettingsError` naming the variable."""
-        from unmute.tts.settings import load_settings
-
-        return load_settings(cls, **overrides)
+        """Read the settings, raising `unmute.tts.settings.SettingsError` naming the variable
+        (the keys' values are never quoted)."""
+        return load_settings(cls, secret=SECRET_FIELDS, **overrides)
 
     @property
     def voices(self) -> tuple[str, ...]:
         """Every voice name the prompt builder accepts."""
         return ALL_VOICES
 
+
+env_var = functools.partial(settings_env_var, OrpheusSettings)
+"""The environment variable that sets a field of OrpheusSettings."""
+
+SECRET_FIELDS = ("api_key", "llama_api_key", "metrics_token")
+"""Fields whose values an error message never quotes."""
 
 SAMPLING_OVERRIDE_FIELDS = ("temperature", "top_p", "repetition_penalty")
 """OrpheusSettings fields a synthesis may override (the `orpheus` backend's query keys)."""

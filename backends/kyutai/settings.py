@@ -7,6 +7,7 @@ key is a `SecretStr`: it prints as `**********`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from unmute.tts.base import RetryPolicy
 from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.settings import env_var as settings_env_var
 from unmute.tts.websocket_client import STREAMING_PATH
 
 ENV_PREFIX: Final = "KYUTAI_TTS_"
@@ -25,11 +27,6 @@ DEFAULT_API_KEY: Final = "public_token"
 CUSTOM_VOICE_PREFIX: Final = "custom:"
 """Voices cloned by unmute: sent as a Voice message of embeddings, not in the query."""
 _WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
-
-
-def env_var(field: str) -> str:
-    """The environment variable that sets `field`."""
-    return f"{ENV_PREFIX}{field.upper()}"
 
 
 class KyutaiClientSettings(BaseSettings):
@@ -115,6 +112,10 @@ def check_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or fragment")
     return value
+
+
+env_var = functools.partial(settings_env_var, KyutaiClientSettings)
+"""The environment variable that sets a field of KyutaiClientSettings."""
 
 
 def load_client_settings(**overrides: Any) -> KyutaiClientSettings:

@@ -11,14 +11,16 @@ Secrets (`api_key`, `modal_key`, `modal_secret`) are `SecretStr`: they print as
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from unmute.tts.base import RetryPolicy
 from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact
+from unmute.tts.settings import env_var as settings_env_var
 
 __all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
 
@@ -28,11 +30,6 @@ STREAMING_PATH: Final = "/api/tts_streaming"
 HEALTH_PATH: Final = "/health"
 _WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
-
-
-def env_var(field: str) -> str:
-    """The environment variable that sets `field`."""
-    return f"{ENV_PREFIX}{field.upper()}"
 
 
 class OrpheusClientSettings(BaseSettings):
@@ -178,14 +175,8 @@ class OrpheusClientSettings(BaseSettings):
             )
 
 
-def _masked_url(value: object) -> str:
-    """A URL as it may appear in a message: any password in it replaced by `***`."""
-    text = str(value)
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+env_var = functools.partial(settings_env_var, OrpheusClientSettings)
+"""The environment variable that sets a field of OrpheusClientSettings."""
 
 
 def load_client_settings(**overrides: Any) -> OrpheusClientSettings:
@@ -194,16 +185,5 @@ def load_client_settings(**overrides: Any) -> OrpheusClientSettings:
     Like `unmute.tts.settings.load_settings`, but the value quoted in the message never
     shows a secret (a password inside the URL is masked).
     """
-    try:
-        return OrpheusClientSettings(**overrides)
-    except ValidationError as exc:
-        problems: list[str] = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            variable = env_var(field) if field else ENV_PREFIX.rstrip("_")
-            if field in ("api_key", "modal_key", "modal_secret"):
-                shown = "a hidden value"
-            else:
-                shown = repr(_masked_url(error.get("input")))
-            problems.append(f"{variable}: {error['msg']} (got {shown})")
-        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+    secrets = ("api_key", "modal_key", "modal_secret")
+    return load_settings(OrpheusClientSettings, secret=secrets, **overrides)

@@ -212,7 +212,11 @@ class EspeakEngine:
 
     def stream(self, text: str, voice: str, *, end_pause: bool = True) -> SynthesisStream:
         """An async context manager that streams the synthesis of `text` (see SynthesisStream)."""
-        return SynthesisStream(self, text, voice, end_pause=end_pause)
+
+        def work(emit: Callable[[SynthChunk], None], cancel: threading.Event) -> SynthesisResult:
+            return self.synthesize(text, voice, emit, cancel=cancel, end_pause=end_pause)
+
+        return SynthesisStream(work)
 
     def _on_synth(self, wav: int | None, num_samples: int, events: int | None) -> int:
         """The C callback: one buffer of audio and its events (a NULL buffer at the end)."""

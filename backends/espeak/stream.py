@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Final, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -48,18 +48,10 @@ class SynthesisResult:
     """True when a cancellation stopped it before the end of the text."""
 
 
-class Synthesizer(Protocol):
-    """What the bridge runs in its worker: `EspeakEngine.synthesize`."""
-
-    def synthesize(
-        self,
-        text: str,
-        voice: str,
-        emit: Callable[[SynthChunk], None],
-        *,
-        cancel: threading.Event | None = None,
-        end_pause: bool = True,
-    ) -> SynthesisResult: ...
+Emit = Callable[[SynthChunk], None]
+Work = Callable[[Emit, threading.Event], SynthesisResult]
+"""One blocking synthesis: hands each chunk to `emit`, stops at the next buffer once the
+event is set (`EspeakEngine.synthesize` with its text and voice bound)."""
 
 
 def _retrieve_exception(task: asyncio.Task[SynthesisResult]) -> None:
@@ -84,12 +76,9 @@ class SynthesisStream:
     `result` is set once the worker is done.
     """
 
-    def __init__(self, engine: Synthesizer, text: str, voice: str, *, end_pause: bool) -> None:
-        self.engine = engine
-        self.text = text
-        self.voice = voice
-        self.end_pause = end_pause
+    def __init__(self, work: Work) -> None:
         self.result: SynthesisResult | None = None
+        self._work = work
         self._cancel = threading.Event()
         self._queue: asyncio.Queue[SynthChunk | _Finished] = asyncio.Queue()
         self._task: asyncio.Task[SynthesisResult] | None = None
@@ -108,9 +97,7 @@ class SynthesisStream:
 
         def run() -> SynthesisResult:
             try:
-                return self.engine.synthesize(
-                    self.text, self.voice, post, cancel=cancel, end_pause=self.end_pause
-                )
+                return self._work(post, cancel)
             finally:
                 post(_FINISHED)
 

@@ -16,8 +16,9 @@ installed with `uv pip install`):
 
 Environments are cached under `<project>/.cache/unmute-host/<layout>-<key>/`, the key
 a hash of upstream's `uv.lock` and `pyproject.toml` and of this project's packaged
-sources; a stale one of the same layout is removed. Builds are serialized by a lock
-file, so concurrent test runs share one build. uv's own cache makes a rebuild take
+sources; a stale one of the same layout is removed. This project is built once per
+source state into a wheel (`.cache/unmute-host/wheel-<hash>/`) that every layout
+installs. Builds are serialized by a lock file, so concurrent test runs share one. uv's own cache makes a rebuild take
 seconds once the wheels were downloaded once.
 
 Environment variables: `UNMUTE_UPSTREAM_DIR` (an unmute checkout; default
@@ -42,7 +43,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = ("host", "upstream-first", "project-first", "project-deps")
-PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE")
+PROJECT_FILES = ("*.toml", "*.md", "*.in", "*.py", "LICENSE*")
+"""Top-level files the build may read (pyproject, readme, py-modules, manifest)."""
 PROJECT_PACKAGES = ("unmute", "backends", "orpheus_service", "modal_services")
 PROJECT_DIST = "unmute-tts"
 PROJECT_EXTRAS = "[espeak]"
@@ -119,33 +121,60 @@ def find_uv() -> str:
 
 
 def _project_files(root: Path) -> Iterator[Path]:
-    for name in PROJECT_FILES:
-        if (root / name).is_file():
-            yield root / name
+    for pattern in PROJECT_FILES:
+        yield from sorted(path for path in root.glob(pattern) if path.is_file())
     for package in PROJECT_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 yield path
 
 
-def environment_key(layout: str, upstream: Path, python: Path) -> str:
-    """Hash of everything an environment of `layout` is built from."""
-    digest = hashlib.sha256(f"{layout}\0{python}\0".encode())
-    for path in (upstream / "uv.lock", upstream / "pyproject.toml"):
-        digest.update(path.read_bytes())
+def snapshot_project(dest: Path) -> str:
+    """Copy this project's packaged sources to `dest` (builds never write in the
+    project); returns the hash of what was copied."""
+    digest = hashlib.sha256()
     for path in _project_files(PROJECT_ROOT):
-        digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0")
+        relative = path.relative_to(PROJECT_ROOT)
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = path.read_bytes()
+        target.write_bytes(data)
+        digest.update(str(relative).encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+def environment_key(layout: str, upstream: Path, python: Path, project_hash: str) -> str:
+    """Hash of everything an environment of `layout` is built from."""
+    digest = hashlib.sha256(f"{layout}\0{python}\0{project_hash}\0".encode())
+    for path in (upstream / "uv.lock", upstream / "pyproject.toml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy this project's packaged sources to `dest` (so builds never write here)."""
-    for path in _project_files(PROJECT_ROOT):
-        target = dest / path.relative_to(PROJECT_ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    return dest
+def project_wheel(snapshot: Path, project_hash: str, cache_root: Path, python: Path) -> Path:
+    """This project's wheel, built once per source state (shared by the layouts)."""
+    directory = cache_root / f"wheel-{project_hash}"
+    found = sorted(directory.glob("*.whl"))
+    if found:
+        return found[0]
+    for stale in cache_root.glob("wheel-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    uv = find_uv()
+    _run(
+        [
+            uv,
+            "build",
+            "-q",
+            "--wheel",
+            "--python",
+            str(python),
+            "-o",
+            str(directory),
+            str(snapshot),
+        ],
+        "building this project's wheel",
+    )
+    return sorted(directory.glob("*.whl"))[0]
 
 
 def copy_upstream(upstream: Path, dest: Path) -> Path:
@@ -183,7 +212,8 @@ def _run(command: list[str], step: str, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def _build(layout: str, root: Path, upstream: Path, python: Path, uv: str) -> None:
+def _build(layout: str, root: Path, upstream: Path, python: Path, wheel: Path) -> None:
+    uv = find_uv()
     venv = root / "venv"
     interpreter = str(venv / "bin" / "python")
     with tempfile.TemporaryDirectory(prefix="unmute-host-") as tmp:
@@ -200,7 +230,7 @@ def _build(layout: str, root: Path, upstream: Path, python: Path, uv: str) -> No
         _run([uv, "venv", "-q", "--python", str(python), str(venv)], "creating the venv")
         pip = [uv, "pip", "install", "-q", "--python", interpreter]
         _run([*pip, "-r", str(requirements)], "installing upstream's locked dependencies")
-        project = f"{copy_project(work / 'project')}{PROJECT_EXTRAS}"
+        project = f"{wheel}{PROJECT_EXTRAS}"
         if layout in ("upstream-first", "project-first"):
             upstream_copy = copy_upstream(upstream, root / "upstream")
             steps = [["-e", str(upstream_copy)], [project]]
@@ -237,21 +267,26 @@ def ensure_environment(
         raise HostEnvError(problem or "no Python 3.12")
     cache_root = cache_root or PROJECT_ROOT / ".cache" / "unmute-host"
     cache_root.mkdir(parents=True, exist_ok=True)
-    root = cache_root / f"{layout}-{environment_key(layout, upstream, python)}"
-    marker = root / "ready.json"
-    with (cache_root / ".lock").open("w") as lock:
+    with (
+        (cache_root / ".lock").open("w") as lock,
+        tempfile.TemporaryDirectory(prefix="unmute-host-project-") as tmp,
+    ):
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.is_file():
+        snapshot = Path(tmp)
+        project_hash = snapshot_project(snapshot)
+        root = cache_root / f"{layout}-{environment_key(layout, upstream, python, project_hash)}"
+        if not (root / "ready.json").is_file():
             for stale in cache_root.glob(f"{layout}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
+            wheel = project_wheel(snapshot, project_hash, cache_root, python)
             root.mkdir(parents=True)
             try:
-                _build(layout, root, upstream, python, find_uv())
+                _build(layout, root, upstream, python, wheel)
             except BaseException:
                 shutil.rmtree(root, ignore_errors=True)
                 raise
-            info = {"layout": layout, "upstream": str(upstream), "python": str(python)}
-            marker.write_text(json.dumps(info))
+            info = {"layout": layout, "upstream": str(upstream), "wheel": wheel.name}
+            (root / "ready.json").write_text(json.dumps(info))
     return root / "venv" / "bin" / "python"
 
 

@@ -19,5 +19,6 @@ The folders follow the pipeline, text in, audio out:
   share), and one module per protocol's routes: `routes_openai`, `routes_unmute`
   (unmute's msgpack socket), `routes_pcm_socket` (the text-in, PCM-out socket),
   `routes_ops` (/health, /metrics).
-- `settings` (`ORPHEUS_*` variables) and `cli` (`unmute-tts serve`).
+- `settings` (`ORPHEUS_*` variables), `cli` (`unmute-tts serve`) and `closing`
+  (`async with` for objects with `aclose()`).
 """

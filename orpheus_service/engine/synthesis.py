@@ -13,9 +13,9 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self
 
+from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.events import (
     SAMPLE_RATE,
     AudioChunk,
@@ -71,7 +71,7 @@ class _InputDone:
     pass
 
 
-class Synthesis:
+class Synthesis(AsyncClosing):
     """One running synthesis: an async iterator of EngineEvent with `stats`."""
 
     def __init__(
@@ -100,17 +100,6 @@ class Synthesis:
     async def aclose(self) -> None:
         """Stop: cancel the llama request and decoding; idempotent."""
         await self._events.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- producer: text -> segments -> tokens -> frames -----------------------------
 

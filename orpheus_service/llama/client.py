@@ -26,11 +26,11 @@ import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from types import TracebackType
-from typing import Self, cast
+from typing import cast
 
 import httpx
 
+from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
 from orpheus_service.engine.token_source import TokenSource
 from orpheus_service.llama.sampling import SamplingOverrides as SamplingOverrides
@@ -97,7 +97,7 @@ class SamplingParams:
         return replace(self, **changes) if changes else self
 
 
-class LlamaClient:
+class LlamaClient(AsyncClosing):
     """Talks to one llama-server; share one per process (it pools connections)."""
 
     def __init__(
@@ -127,17 +127,6 @@ class LlamaClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- small requests ---------------------------------------------------------
 

@@ -58,6 +58,8 @@ def parse_seed_request(
             data: Any = json.loads(raw)
         except ValueError:
             raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
+        except RecursionError:
+            raise ProtocolError("JSON frame nested too deeply", CLOSE_INVALID) from None
         if not isinstance(data, dict):
             raise ProtocolError("expected a JSON object", CLOSE_INVALID)
         fields = cast(dict[str, Any], data)

@@ -21,6 +21,7 @@ text frames holding the same maps as JSON are accepted too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -86,6 +87,8 @@ def parse_client_message(
             data = json.loads(cast(str, message["text"]))
         except ValueError:
             raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
+        except RecursionError:
+            raise ProtocolError("JSON frame nested too deeply", CLOSE_INVALID) from None
     else:
         raise ProtocolError("empty frame")
     try:
@@ -106,6 +109,7 @@ async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: floa
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(int(message.get("code") or 1000))
         parsed = parse_client_message(message, max_frame=max_frame)
+        await asyncio.sleep(0)  # a burst of queued frames never holds the loop
         if isinstance(parsed, TTSClientEosMessage):
             feed.end()
             continue

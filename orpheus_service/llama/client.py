@@ -33,7 +33,7 @@ import httpx
 from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
 from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.llama.sampling import SamplingOverrides as SamplingOverrides
+from orpheus_service.llama.sampling import SamplingOverrides
 
 _CUSTOM_TOKEN = re.compile(r"<custom_token_(\d+)>")
 _MAX_ERROR_BODY = 4096

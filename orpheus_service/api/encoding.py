@@ -21,12 +21,11 @@ import av
 import av.error
 import av.filter
 import numpy as np
-import numpy.typing as npt
 
+from orpheus_service.engine.events import Pcm
 from unmute.tts.audio import float_to_pcm16
 from unmute.tts.protocol import SAMPLE_RATE
 
-Pcm = npt.NDArray[np.float32]
 ResponseFormat = Literal["wav", "pcm", "mp3", "opus", "flac", "aac"]
 RESPONSE_FORMATS: Final[tuple[str, ...]] = get_args(ResponseFormat)
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import numpy.typing as npt
-
 from orpheus_service.engine.tokens import TokenStats
-from unmute.tts.protocol import SAMPLE_RATE
+from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 
 SAMPLES_PER_FRAME = 2048
-Pcm = npt.NDArray[np.float32]
+Pcm = FloatArray
+"""Float32 mono samples at SAMPLE_RATE."""
 
 
 @dataclass(frozen=True, slots=True)

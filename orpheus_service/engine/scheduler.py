@@ -36,13 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
+from orpheus_service.engine.events import Pcm
 from orpheus_service.engine.tokens import Frame
 from unmute.tts.protocol import SAMPLE_RATE
 
-Pcm = npt.NDArray[np.float32]
 S = TypeVar("S")
 S_contra = TypeVar("S_contra", contravariant=True)
 

@@ -55,12 +55,12 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from snac import SNAC  # pyright: ignore[reportMissingTypeStubs]
 from torch import Tensor, nn
 
+from orpheus_service.engine.events import Pcm
 from orpheus_service.engine.tokens import Frame
 from orpheus_service.snac.stream_graph import (
     ATTENTION_REFUSED,
@@ -80,7 +80,6 @@ __all__ = [
     "UnsupportedSnacModel",
 ]
 
-Pcm = npt.NDArray[np.float32]
 CODES_PER_FRAME = 7
 LATENT_STEPS_PER_FRAME = 4
 VQ_STRIDES = (4, 2, 1)

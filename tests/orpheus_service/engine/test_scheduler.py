@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from orpheus_service.engine.decode_backends import SnacBatchBackend
-from orpheus_service.engine.scheduler import DecodeRequest, DecodeScheduler, Pcm, ScheduledDecoder
+from orpheus_service.engine.events import Pcm
+from orpheus_service.engine.scheduler import DecodeRequest, DecodeScheduler, ScheduledDecoder
 from orpheus_service.engine.tokens import Frame
 
 

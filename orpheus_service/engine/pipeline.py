@@ -42,7 +42,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from orpheus_service.engine.frame_decoder import DecoderFactory
 from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.segmenter import TextSegmenter
-from orpheus_service.engine.synthesis import Synthesis, SynthesisOptions
+from orpheus_service.engine.synthesis import Synthesis
 from orpheus_service.engine.token_source import TokenSource
 from orpheus_service.llama.sampling import SamplingOverrides
 from orpheus_service.settings import OrpheusSettings
@@ -97,17 +97,6 @@ class OrpheusEngine:
             idle_flush_s=settings.idle_flush_s or None,
         )
 
-    def options(self) -> SynthesisOptions:
-        """The settings a synthesis started now runs with."""
-        return SynthesisOptions(
-            token_source=self.token_source,
-            decoder_factory=self.decoder_factory,
-            lookahead_segments=self.lookahead_segments,
-            max_tokens=self.max_tokens,
-            max_decode_frames=self.max_decode_frames,
-            idle_flush_s=self.idle_flush_s,
-        )
-
     def synthesize(
         self,
         text: str | AsyncIterable[str],
@@ -125,12 +114,12 @@ class OrpheusEngine:
         if isinstance(text, str):
             # Whole text: the first sentence is known, a short first cut only hurts prosody.
             segmenter = TextSegmenter(max_chars=self.segment_max_chars)
-            return Synthesis(self.options(), _one(text), chosen, segmenter, sampling)
+            return Synthesis(self, _one(text), chosen, segmenter, sampling)
         segmenter = TextSegmenter(
             max_chars=self.segment_max_chars,
             first_segment_max_words=self.first_segment_max_words,
         )
-        return Synthesis(self.options(), text, chosen, segmenter, sampling)
+        return Synthesis(self, text, chosen, segmenter, sampling)
 
 
 async def _one(text: str) -> AsyncIterator[str]:

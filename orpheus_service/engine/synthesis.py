@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Protocol, Self
 
 from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.events import (
@@ -35,16 +35,21 @@ from orpheus_service.engine.word_timing import DEFAULT_SECONDS_PER_UNIT, WordClo
 from orpheus_service.llama.sampling import SamplingOverrides
 
 
-@dataclass(frozen=True)
-class SynthesisOptions:
-    """What a synthesis takes from its engine (see OrpheusEngine's arguments)."""
+class SynthesisOptions(Protocol):
+    """What a synthesis reads of its engine (OrpheusEngine; see its arguments)."""
 
-    token_source: TokenSource
-    decoder_factory: DecoderFactory
-    lookahead_segments: int
-    max_tokens: int | None
-    max_decode_frames: int
-    idle_flush_s: float | None
+    @property
+    def token_source(self) -> TokenSource: ...
+    @property
+    def decoder_factory(self) -> DecoderFactory: ...
+    @property
+    def lookahead_segments(self) -> int: ...
+    @property
+    def max_tokens(self) -> int | None: ...
+    @property
+    def max_decode_frames(self) -> int: ...
+    @property
+    def idle_flush_s(self) -> float | None: ...
 
 
 @dataclass(eq=False)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from modal_services.llama_keys import LLAMA_API_KEY, LLAMA_NEXT_API_KEY, LLAMA_SEND_NEXT_KEY
 from orpheus_service.llama.server import LlamaServerConfig, build_llama_server_command
+from unmute.tts.settings import settings_config
 
 ENV_PREFIX = "ORPHEUS_MODAL_"
 
@@ -64,13 +65,7 @@ GPU_PRICES_USD_PER_HOUR = {
 class ModalDeployConfig(BaseSettings):
     """Deployment settings of the Orpheus services on Modal (`ORPHEUS_MODAL_*`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        validate_default=True,
-        populate_by_name=True,
-    )
+    model_config = settings_config(ENV_PREFIX, populate_by_name=True)
 
     # Names
     llama_app_name: str = "orpheus-llama-cpp"

@@ -22,13 +22,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from orpheus_service.engine.prompt import ALL_VOICES, check_voice
 from orpheus_service.llama.sampling import SamplingOverrides
 from unmute.tts.protocol import SAMPLE_RATE
 from unmute.tts.settings import env_var as settings_env_var
-from unmute.tts.settings import load_settings
+from unmute.tts.settings import load_settings, settings_config
 
 ENV_PREFIX = "ORPHEUS_"
 SUPPORTED_SAMPLE_RATE = SAMPLE_RATE
@@ -37,9 +37,7 @@ SUPPORTED_SAMPLE_RATE = SAMPLE_RATE
 class OrpheusSettings(BaseSettings):
     """Settings of the Orpheus service; see each field's docstring for its variable."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = settings_config(ENV_PREFIX)
 
     # llama-server (text -> Orpheus audio tokens)
     llama_endpoint: str = "http://127.0.0.1:8080"

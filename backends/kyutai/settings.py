@@ -12,10 +12,10 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from unmute.tts.base import RetryPolicy
-from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.settings import TTSSettings, load_settings, settings_config
 from unmute.tts.settings import env_var as settings_env_var
 from unmute.tts.websocket_client import STREAMING_PATH
 
@@ -32,13 +32,7 @@ _WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 class KyutaiClientSettings(BaseSettings):
     """Where Kyutai's TTS server is, its key, the query unmute sends, and timeouts."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        validate_default=True,
-        env_ignore_empty=True,
-    )
+    model_config = settings_config(ENV_PREFIX, env_ignore_empty=True)
 
     url: str | None = None
     """The server (KYUTAI_TTS_URL), ws/wss/http/https; unset: `ws://localhost:8089` as

@@ -16,10 +16,10 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from unmute.tts.base import RetryPolicy
-from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact
+from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact, settings_config
 from unmute.tts.settings import env_var as settings_env_var
 
 __all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
@@ -35,13 +35,7 @@ _HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "
 class OrpheusClientSettings(BaseSettings):
     """Where the Orpheus service is, how to authenticate, sample and retry."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        validate_default=True,
-        env_ignore_empty=True,
-    )
+    model_config = settings_config(ENV_PREFIX, env_ignore_empty=True)
 
     fastapi_url: str | None = None
     """The service (ORPHEUS_FASTAPI_URL): http, https, ws or wss; a base URL such as

@@ -14,12 +14,19 @@ class SettingsError(ValueError):
     """An environment variable holds an invalid value; the message names the variable."""
 
 
+def settings_config(env_prefix: str, **options: Any) -> SettingsConfigDict:
+    """The model_config of every settings class here: variables named `env_prefix` +
+    FIELD, read from the environment and `.env`, unknown ones ignored, defaults
+    validated; `options` adds pydantic-settings options."""
+    return SettingsConfigDict(
+        env_prefix=env_prefix, env_file=".env", extra="ignore", validate_default=True, **options
+    )
+
+
 class TTSSettings(BaseSettings):
     """Library-wide settings (prefix `UNMUTE_`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="UNMUTE_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = settings_config("UNMUTE_")
 
     tts_backend: str | None = None
     """Backend name (UNMUTE_TTS_BACKEND); unset picks by the default rule."""

@@ -31,6 +31,7 @@ from orpheus_service.api.websocket import (
     check_frame_size,
     end_session,
     frame_limit,
+    load_json_frame,
     receive_within,
     refuse,
     refuse_opening,
@@ -54,12 +55,7 @@ def parse_seed_request(
     raw = cast(str, message["text"])
     voice: str | None = None
     if raw.lstrip().startswith("{"):
-        try:
-            data: Any = json.loads(raw)
-        except ValueError:
-            raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
-        except RecursionError:
-            raise ProtocolError("JSON frame nested too deeply", CLOSE_INVALID) from None
+        data = load_json_frame(raw)
         if not isinstance(data, dict):
             raise ProtocolError("expected a JSON object", CLOSE_INVALID)
         fields = cast(dict[str, Any], data)

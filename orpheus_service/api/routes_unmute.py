@@ -22,7 +22,6 @@ text frames holding the same maps as JSON are accepted too.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -47,6 +46,7 @@ from orpheus_service.api.websocket import (
     check_frame_size,
     end_session,
     frame_limit,
+    load_json_frame,
     receive_within,
     refuse,
     refuse_opening,
@@ -83,12 +83,7 @@ def parse_client_message(
         except Exception as exc:
             raise ProtocolError(f"malformed msgpack frame: {type(exc).__name__}") from None
     elif message.get("text") is not None:
-        try:
-            data = json.loads(cast(str, message["text"]))
-        except ValueError:
-            raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
-        except RecursionError:
-            raise ProtocolError("JSON frame nested too deeply", CLOSE_INVALID) from None
+        data = load_json_frame(cast(str, message["text"]))
     else:
         raise ProtocolError("empty frame")
     try:

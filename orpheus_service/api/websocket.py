@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -103,6 +104,17 @@ def check_frame_size(message: Mapping[str, Any], max_frame: int | None) -> None:
             "of text can take",
             CLOSE_TOO_BIG,
         )
+
+
+def load_json_frame(text: str) -> Any:
+    """The value of a JSON text frame; ProtocolError (1007) when it is malformed or
+    nested too deeply to parse."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ProtocolError("malformed JSON frame", CLOSE_INVALID) from None
+    except RecursionError:
+        raise ProtocolError("JSON frame nested too deeply", CLOSE_INVALID) from None
 
 
 def _short(reason: str) -> str:

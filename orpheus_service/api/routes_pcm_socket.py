@@ -44,12 +44,8 @@ from orpheus_service.engine.prompt import clean_text
 router = APIRouter()
 
 
-def parse_seed_request(
-    message: Mapping[str, Any], *, max_frame: int | None = None
-) -> tuple[str, str | None]:
-    """(text, voice or None) from the client's first frame; a frame longer than
-    `max_frame` is refused before it is decoded."""
-    check_frame_size(message, max_frame)
+def parse_seed_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(text, voice or None) from the client's first frame."""
     if message.get("text") is None:
         raise ProtocolError("expected a text frame holding the text to speak")
     raw = cast(str, message["text"])
@@ -108,7 +104,8 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
                 outcome = "client_gone"
                 return
             limit = frame_limit(ctx.settings.max_input_chars)
-            text, asked = parse_seed_request(first, max_frame=limit)
+            check_frame_size(first, limit)  # refused before it is decoded
+            text, asked = parse_seed_request(first)
             check_input(ctx.settings, text)
             chosen = voice if asked is None else resolve_voice(ctx.settings, asked)
         except ProtocolError as exc:

@@ -69,13 +69,9 @@ from unmute.tts.protocol import (
 router = APIRouter()
 
 
-def parse_client_message(
-    message: Mapping[str, Any], *, max_frame: int | None = None
-) -> TTSClientTextMessage | TTSClientEosMessage:
-    """One client frame (an ASGI websocket.receive message) as a client message; a frame
-    longer than `max_frame` is refused before it is decoded."""
+def parse_client_message(message: Mapping[str, Any]) -> TTSClientTextMessage | TTSClientEosMessage:
+    """One client frame (an ASGI websocket.receive message) as a client message."""
     data: Any
-    check_frame_size(message, max_frame)
     if message.get("bytes") is not None:
         try:
             unpackb = cast(Callable[..., Any], msgpack.unpackb)  # pyright: ignore[reportUnknownMemberType]
@@ -103,7 +99,8 @@ async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: floa
         message = await receive_within(websocket, 0 if feed.ended else idle_timeout_s)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(int(message.get("code") or 1000))
-        parsed = parse_client_message(message, max_frame=max_frame)
+        check_frame_size(message, max_frame)  # refused before it is decoded
+        parsed = parse_client_message(message)
         await asyncio.sleep(0)  # a burst of queued frames never holds the loop
         if isinstance(parsed, TTSClientEosMessage):
             feed.end()

@@ -18,8 +18,8 @@ Environments are cached under `<project>/.cache/unmute-host/<layout>-<key>/`, th
 a hash of upstream's `uv.lock` and `pyproject.toml` and of this project's packaged
 sources; a stale one of the same layout is removed. This project is built once per
 source state into a wheel (`.cache/unmute-host/wheel-<hash>/`) that every layout
-installs. Builds are serialized by a lock file, so concurrent test runs share one. uv's own cache makes a rebuild take
-seconds once the wheels were downloaded once.
+installs. Builds are serialized by a lock file, so concurrent test runs share one.
+uv's own cache makes a rebuild take seconds once the wheels were downloaded once.
 
 Environment variables: `UNMUTE_UPSTREAM_DIR` (an unmute checkout; default
 `../shared/upstream/unmute` beside this project), `UNMUTE_HOST_PYTHON` (a Python 3.12

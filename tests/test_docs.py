@@ -7,8 +7,8 @@ import sys
 import types
 from pathlib import Path
 
-from unmute.tts.registry import BackendSpec
 from unmute.tts.protocol import TTSAudioMessage, TTSClientEosMessage, TTSTextMessage
+from unmute.tts.registry import BackendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

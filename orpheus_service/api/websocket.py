@@ -123,8 +123,12 @@ def _short(reason: str) -> str:
 
 
 async def close_socket(websocket: WebSocket, code: int, reason: str = "") -> None:
-    """Close the socket if it is still open; errors while closing are ignored."""
+    """Close the socket if it is still open, once: a close that could not complete (a
+    client that does not read) is not replaced by another code. Errors are ignored."""
+    if getattr(websocket.state, "close_sent", False):
+        return
     if websocket.application_state == WebSocketState.CONNECTED:
+        websocket.state.close_sent = True
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_WAIT_S):
                 await websocket.close(code=code, reason=_short(reason))

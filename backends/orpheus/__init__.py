@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import urllib.error
-import urllib.request
 from typing import Final
 
 from unmute.tts.protocol import TextToSpeech
@@ -57,20 +54,11 @@ def _voices() -> list[str]:
     return list(VOICES)
 
 
-def _get_health(url: str, headers: dict[str, str], timeout_s: float) -> int:
-    request = urllib.request.Request(url, headers=headers, method="GET")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 async def prewarm() -> None:
     """Wake the service (a Modal container may be cold): poll GET /health until it
-    answers 2xx, at most ORPHEUS_PREWARM_TIMEOUT_S. Best effort: logs, never raises."""
+    answers 200, at most ORPHEUS_PREWARM_TIMEOUT_S. Best effort: logs, never raises."""
     from backends.orpheus.settings import load_client_settings, redact
+    from unmute.tts.health import HealthTimeout, poll_health
 
     try:
         settings = load_client_settings()
@@ -79,29 +67,28 @@ async def prewarm() -> None:
         logger.warning("orpheus prewarm skipped: %s", exc)
         return
     url, secrets = settings.health_url, settings.secrets()
-    deadline = time.monotonic() + settings.prewarm_timeout_s
-    delay = settings.retry_initial_backoff_s
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            status = await asyncio.to_thread(
-                _get_health, url, settings.headers(), max(remaining, 0.1)
-            )
-        except (OSError, ValueError) as exc:
-            status, problem = None, redact(str(exc), secrets)
-        else:
-            problem = f"HTTP {status}"
-        if status is not None and 200 <= status < 300:
-            logger.info("orpheus service awake (%s)", url)
-            return
-        if status in (401, 403, 404):
-            logger.warning("orpheus prewarm: %s answered %s; giving up", url, problem)
-            return
-        if time.monotonic() + delay >= deadline:
-            logger.warning("orpheus prewarm: %s not healthy in time (%s)", url, problem)
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, settings.retry_max_backoff_s)
+    try:
+        answer = await asyncio.to_thread(
+            poll_health,
+            url,
+            timeout_s=settings.prewarm_timeout_s,
+            headers=settings.headers(),
+            interval_s=settings.retry_initial_backoff_s,
+            max_interval_s=settings.retry_max_backoff_s,
+            backoff=2.0,
+            final_statuses=(401, 403, 404),
+        )
+    except HealthTimeout as exc:
+        last = redact(exc.last.describe(), secrets)
+        logger.warning("orpheus prewarm: %s not healthy in time (%s)", url, last)
+        return
+    except ValueError as exc:  # a URL urllib cannot use
+        logger.warning("orpheus prewarm: %s", redact(str(exc), secrets))
+        return
+    if answer.healthy:
+        logger.info("orpheus service awake (%s)", url)
+    else:
+        logger.warning("orpheus prewarm: %s answered %s; giving up", url, answer.status)
 
 
 backend = BackendSpec(

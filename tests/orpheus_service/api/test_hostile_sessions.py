@@ -162,7 +162,7 @@ async def test_a_socket_that_leaves_the_audio_unread_is_dropped_at_the_idle_limi
         await ws.recv()  # Ready
         await ws.send(pack({"type": "Text", "text": " word" * 5000}))
         await ws.send(pack({"type": "Eos"}))
-        assert await settled(flood, timeout_s=5) == 0  # while the client reads nothing
+        assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
     finally:
         ws.transport.abort()
 
@@ -179,5 +179,5 @@ async def test_an_http_client_that_leaves_the_audio_unread_is_dropped_at_the_idl
     ):
         chunks = reply.aiter_raw()  # kept: dropping the iterator would close the stream
         await anext(chunks)
-        assert await settled(flood, timeout_s=5) == 0  # while the client reads nothing
+        assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
         del chunks

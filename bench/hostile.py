@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ class Row:
     slots_left: int
     errors_logged: int
     outcome: str
-    extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 async def normal_session(ws_url: str, stats: NormalStats) -> None:
@@ -263,20 +262,12 @@ async def run_all(target: Target, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-COLUMNS = (
-    ("attack", 19),
-    ("loop_stall_ms", 13),
-    ("loop_busy_ms", 12),
-    ("gc_ms", 6),
-    ("gap_ms", 8),
-    ("headroom_ms", 11),
-    ("starved", 7),
-    ("refused", 7),
-    ("health_ms", 9),
-    ("sessions_left", 13),
-    ("slots_left", 10),
-    ("errors_logged", 13),
+_LAYOUT = (
+    "attack:19 loop_stall_ms:13 loop_busy_ms:12 gc_ms:6 gap_ms:8 headroom_ms:11 starved:7 "
+    "refused:7 health_ms:9 sessions_left:13 slots_left:10 errors_logged:13"
 )
+COLUMNS = [(name, int(width)) for name, width in (cell.split(":") for cell in _LAYOUT.split())]
+"""The table's columns (Row fields) and their widths."""
 
 
 def print_header() -> None:

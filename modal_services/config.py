@@ -239,21 +239,31 @@ def container_env(config: ModalDeployConfig) -> dict[str, str]:
     return env
 
 
+def _container_options(config: ModalDeployConfig, service: str) -> dict[str, Any]:
+    """The container keywords (GPU, timeouts, scaling) of `service` ("llama" or "tts"),
+    read from the config fields named `<service>_gpu`, `<service>_timeout_s`, ..."""
+
+    def field(name: str) -> Any:
+        return getattr(config, f"{service}_{name}")
+
+    options: dict[str, Any] = {
+        "gpu": field("gpu"),
+        "timeout": field("timeout_s"),
+        "startup_timeout": field("startup_timeout_s"),
+        "scaledown_window": field("scaledown_window_s"),
+        "min_containers": field("min_containers"),
+    }
+    if field("max_containers") is not None:
+        options["max_containers"] = field("max_containers")
+    return options
+
+
 # -- llama service ----------------------------------------------------------
 
 
 def llama_function_options(config: ModalDeployConfig) -> dict[str, Any]:
     """Keyword arguments of the llama service's `@app.function` (image and volume aside)."""
-    options: dict[str, Any] = {
-        "gpu": config.llama_gpu,
-        "timeout": config.llama_timeout_s,
-        "startup_timeout": config.llama_startup_timeout_s,
-        "scaledown_window": config.llama_scaledown_window_s,
-        "min_containers": config.llama_min_containers,
-    }
-    if config.llama_max_containers is not None:
-        options["max_containers"] = config.llama_max_containers
-    return options
+    return _container_options(config, "llama")
 
 
 def llama_concurrency(config: ModalDeployConfig) -> dict[str, int]:
@@ -281,16 +291,7 @@ def download_function_options(config: ModalDeployConfig) -> dict[str, Any]:
 
 def tts_cls_options(config: ModalDeployConfig) -> dict[str, Any]:
     """Keyword arguments of the TTS service's `@app.cls` (image and secret aside)."""
-    options: dict[str, Any] = {
-        "gpu": config.tts_gpu,
-        "timeout": config.tts_timeout_s,
-        "startup_timeout": config.tts_startup_timeout_s,
-        "scaledown_window": config.tts_scaledown_window_s,
-        "min_containers": config.tts_min_containers,
-    }
-    if config.tts_max_containers is not None:
-        options["max_containers"] = config.tts_max_containers
-    return options
+    return _container_options(config, "tts")
 
 
 def tts_concurrency(config: ModalDeployConfig) -> dict[str, int]:

@@ -9,11 +9,13 @@ this package is cheap.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from unmute.tts.protocol import TextToSpeech
-from unmute.tts.registry import BackendSpec
-from unmute.tts.settings import SettingsError
+from unmute.tts.registry import BackendSpec, ServiceRules
+
+if TYPE_CHECKING:
+    from backends.kyutai.settings import KyutaiClientSettings
 
 AUTO_PRIORITY: Final = 50
 
@@ -30,32 +32,21 @@ def _create_at(url: str, voice: str | None) -> TextToSpeech:
     return KyutaiTextToSpeech(voice, url=url)
 
 
-def _unavailable_reason() -> str | None:
+def _load_settings() -> KyutaiClientSettings:
     from backends.kyutai.settings import load_client_settings
 
-    try:
-        load_client_settings()
-    except SettingsError as exc:
-        return str(exc)
-    return None
+    return load_client_settings()
 
 
-def _auto_select_reason() -> str | None:
-    from backends.kyutai.settings import load_client_settings
-
-    try:
-        url = load_client_settings().url
-    except SettingsError:
-        return None
-    return None if url is None else "KYUTAI_TTS_URL is set"
+_rules = ServiceRules(_load_settings, url=lambda settings: settings.url, variable="KYUTAI_TTS_URL")
 
 
 backend = BackendSpec(
     name="kyutai",
     description="Kyutai TTS on moshi-server, unmute's own TTS server (KYUTAI_TTS_URL)",
     create=_create,
-    unavailable_reason=_unavailable_reason,
-    auto_select_reason=_auto_select_reason,
+    unavailable_reason=_rules.unavailable_reason,
+    auto_select_reason=_rules.auto_select_reason,
     auto_priority=AUTO_PRIORITY,
     create_at=_create_at,
 )

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings
 from unmute.tts.base import RetryPolicy
 from unmute.tts.settings import TTSSettings, load_settings, settings_config
 from unmute.tts.settings import env_var as settings_env_var
-from unmute.tts.websocket_client import STREAMING_PATH
+from unmute.tts.websocket_client import STREAMING_PATH, WS_SCHEMES, check_service_url
 
 ENV_PREFIX: Final = "KYUTAI_TTS_"
 DEFAULT_URL: Final = "ws://localhost:8089"
@@ -26,7 +26,6 @@ DEFAULT_API_KEY: Final = "public_token"
 """unmute's key for its TTS server (its `kyutai_constants.HEADERS`)."""
 CUSTOM_VOICE_PREFIX: Final = "custom:"
 """Voices cloned by unmute: sent as a Voice message of embeddings, not in the query."""
-_WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 class KyutaiClientSettings(BaseSettings):
@@ -79,7 +78,7 @@ class KyutaiClientSettings(BaseSettings):
         path = parts.path.rstrip("/")
         if not path.endswith(STREAMING_PATH):
             path += STREAMING_PATH
-        return urlunsplit((_WS_SCHEMES[parts.scheme.lower()], parts.netloc, path, "", ""))
+        return urlunsplit((WS_SCHEMES[parts.scheme.lower()], parts.netloc, path, "", ""))
 
     def headers(self) -> dict[str, str]:
         """The `kyutai-api-key` header. Never log this."""
@@ -95,17 +94,11 @@ class KyutaiClientSettings(BaseSettings):
 
 def check_url(value: str) -> str:
     """`value` if it is a ws/wss/http/https URL with a host and no credentials or query."""
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in _WS_SCHEMES or not parts.hostname:
-        raise ValueError(
-            "must be a ws://, wss://, http:// or https:// URL of Kyutai's TTS server such as "
-            "ws://localhost:8089"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"must not hold credentials; set {env_var('api_key')} instead")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    return value
+    return check_service_url(
+        value,
+        example="ws://localhost:8089 (Kyutai's TTS server)",
+        credentials_hint=f"set {env_var('api_key')} instead",
+    )
 
 
 env_var = functools.partial(settings_env_var, KyutaiClientSettings)

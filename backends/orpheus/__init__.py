@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from unmute.tts.protocol import TextToSpeech
-from unmute.tts.registry import BackendSpec
+from unmute.tts.registry import BackendSpec, ServiceRules
 from unmute.tts.settings import SettingsError
+
+if TYPE_CHECKING:
+    from backends.orpheus.settings import OrpheusClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +33,18 @@ def _create(voice: str | None) -> TextToSpeech:
     return OrpheusTextToSpeech(voice)
 
 
-def _unavailable_reason() -> str | None:
+def _load_settings() -> OrpheusClientSettings:
     from backends.orpheus.settings import load_client_settings
 
-    try:
-        load_client_settings().check()
-    except SettingsError as exc:
-        return str(exc)
-    return None
+    return load_client_settings()
 
 
-def _auto_select_reason() -> str | None:
-    from backends.orpheus.settings import load_client_settings
-
-    try:
-        url = load_client_settings().fastapi_url
-    except SettingsError:
-        return None
-    return None if url is None else "ORPHEUS_FASTAPI_URL is set"
+_rules = ServiceRules(
+    _load_settings,
+    url=lambda settings: settings.fastapi_url,
+    variable="ORPHEUS_FASTAPI_URL",
+    usable=lambda settings: settings.check(),
+)
 
 
 def _voices() -> list[str]:
@@ -95,8 +92,8 @@ backend = BackendSpec(
     name="orpheus",
     description="Orpheus TTS service over unmute's WebSocket protocol (local or on Modal)",
     create=_create,
-    unavailable_reason=_unavailable_reason,
-    auto_select_reason=_auto_select_reason,
+    unavailable_reason=_rules.unavailable_reason,
+    auto_select_reason=_rules.auto_select_reason,
     auto_priority=AUTO_PRIORITY,
     voices=_voices,
     prewarm=prewarm,

@@ -21,14 +21,13 @@ from pydantic_settings import BaseSettings
 from unmute.tts.base import RetryPolicy
 from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact, settings_config
 from unmute.tts.settings import env_var as settings_env_var
+from unmute.tts.websocket_client import STREAMING_PATH, WS_SCHEMES, check_service_url
 
 __all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
 
 ENV_PREFIX: Final = "ORPHEUS_"
-STREAMING_PATH: Final = "/api/tts_streaming"
 """unmute's WebSocket path on the Orpheus service."""
 HEALTH_PATH: Final = "/health"
-_WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -76,21 +75,13 @@ class OrpheusClientSettings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in _WS_SCHEMES or not parts.hostname:
-            raise ValueError(
-                "must be an http://, https://, ws:// or wss:// URL of the Orpheus service "
-                "such as http://127.0.0.1:8000"
-            )
-        if parts.username is not None or parts.password is not None:
-            raise ValueError(
-                "must not hold credentials; set ORPHEUS_API_KEY or "
-                "ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET instead"
-            )
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query or fragment")
-        return value
+        return check_service_url(
+            value.strip(),
+            example="http://127.0.0.1:8000 (the Orpheus service)",
+            credentials_hint=(
+                "set ORPHEUS_API_KEY or ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET instead"
+            ),
+        )
 
     # -- derived values --------------------------------------------------------------
 
@@ -108,7 +99,7 @@ class OrpheusClientSettings(BaseSettings):
     def websocket_url(self) -> str:
         """The ws(s)://.../api/tts_streaming URL, without query."""
         scheme, netloc, path = self._base()
-        return urlunsplit((_WS_SCHEMES[scheme], netloc, path + STREAMING_PATH, "", ""))
+        return urlunsplit((WS_SCHEMES[scheme], netloc, path + STREAMING_PATH, "", ""))
 
     @property
     def health_url(self) -> str:

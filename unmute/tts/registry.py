@@ -14,13 +14,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Generic, TypeVar
 
 from unmute.tts.protocol import TextToSpeech
-from unmute.tts.settings import TTSSettings, load_settings
+from unmute.tts.settings import SettingsError, TTSSettings, load_settings
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "unmute.tts_backends"
+
+SettingsT = TypeVar("SettingsT")
 
 
 def _never_auto() -> str | None:
@@ -55,6 +58,39 @@ class BackendSpec:
     create_at: Callable[[str, str | None], TextToSpeech] | None = None
     """Make a session against one given server instance (URL, voice): unmute's service
     discovery hands its TTS client an instance URL. None: the backend has no instances."""
+
+
+@dataclass(frozen=True)
+class ServiceRules(Generic[SettingsT]):
+    """`unavailable_reason` and `auto_select_reason` of a backend that talks to a
+    service configured by a URL variable: unusable while its settings are invalid
+    (`usable` may demand more, such as the URL being set), picked by default once
+    the URL is set."""
+
+    load: Callable[[], SettingsT]
+    """Read the backend's settings; raises SettingsError naming a bad variable."""
+    url: Callable[[SettingsT], str | None]
+    """The configured URL in those settings (None: unset)."""
+    variable: str
+    """The URL's environment variable, for the reason text."""
+    usable: Callable[[SettingsT], object] = lambda _settings: None
+    """Raises SettingsError when valid settings still cannot be used."""
+
+    def unavailable_reason(self) -> str | None:
+        """None when the settings are valid and usable, else why not."""
+        try:
+            self.usable(self.load())
+        except SettingsError as exc:
+            return str(exc)
+        return None
+
+    def auto_select_reason(self) -> str | None:
+        """Why the default rule picks this backend (its URL is set), else None."""
+        try:
+            url = self.url(self.load())
+        except SettingsError:
+            return None
+        return None if url is None else f"{self.variable} is set"
 
 
 class UnknownBackendError(LookupError):

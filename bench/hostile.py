@@ -31,7 +31,7 @@ batching scheduler, a small random-weight SNAC, torch 1 thread) against
 llama-server with the tiny orpheus-like GGUF of the tests (`-t 1`, one slot per
 session), all on this machine.
 
-    .venv/bin/python -m bench.hostile [--normal 4] [--max-sessions 8] [--ws auto] [--json]
+    .venv/bin/python -m bench.hostile [--normal 4] [--max-sessions 8] [--ws wsproto] [--json]
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ import httpx
 import websockets
 
 from bench.hostile_attacks import ATTACKS, Target
+from orpheus_service.serving import WS_IMPLEMENTATIONS
+from orpheus_service.settings import OrpheusSettings
 from tests.support.service_support import pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -334,9 +336,9 @@ def main() -> int:
     parser.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
     parser.add_argument(
         "--ws",
-        default="auto",
-        choices=["auto", "websockets", "websockets-sansio", "wsproto"],
-        help="uvicorn's WebSocket implementation (auto: websockets-sansio)",
+        default=OrpheusSettings.model_fields["ws_implementation"].default,
+        choices=list(WS_IMPLEMENTATIONS),
+        help="ORPHEUS_WS_IMPLEMENTATION (default: the service's default)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

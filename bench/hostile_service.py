@@ -23,6 +23,7 @@ import uvicorn
 
 from orpheus_service.api.app import create_app
 from orpheus_service.api.wiring import deps_factory
+from orpheus_service.serving import WS_IMPLEMENTATIONS, uvicorn_options
 from orpheus_service.settings import OrpheusSettings
 
 TICK_S = 0.002
@@ -87,6 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
         api_key=None,
         max_sessions=args.max_sessions,
         session_idle_timeout_s=args.idle_timeout,
+        ws_implementation=args.ws,
     )
     probe = Probe(create_app(settings, deps_factory(noise=False, torch_threads=1)))
     config = uvicorn.Config(
@@ -94,9 +96,8 @@ async def serve(args: argparse.Namespace) -> None:
         host="127.0.0.1",
         port=0,
         log_level="info",
-        ws_max_size=16 * 1024 * 1024,
-        ws=args.ws,
         lifespan="on",
+        **uvicorn_options(settings),
     )
     server = uvicorn.Server(config)
     monitor = asyncio.create_task(probe.monitor())
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("--snac-dir", required=True)
     parser.add_argument("--max-sessions", type=int, default=8)
     parser.add_argument("--idle-timeout", type=float, default=2.0)
-    parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation")
+    parser.add_argument("--ws", required=True, choices=list(WS_IMPLEMENTATIONS))
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from orpheus_service.api.app import create_app
     from orpheus_service.api.wiring import deps_factory
+    from orpheus_service.serving import uvicorn_options
     from orpheus_service.settings import OrpheusSettings
 
     overrides: dict[str, Any] = {}
@@ -41,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        ws_max_size=16 * 1024 * 1024,
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -131,6 +131,17 @@ class OrpheusSettings(BaseSettings):
     metrics_open: bool = False
     """Serve GET /metrics without any key (ORPHEUS_METRICS_OPEN), e.g. behind a network rule."""
 
+    # Serving (issue 11)
+    ws_implementation: Literal[
+        "websockets-sansio-paced", "websockets-sansio", "wsproto", "websockets"
+    ] = "websockets-sansio-paced"
+    """uvicorn's WebSocket implementation under `unmute-tts serve` (ORPHEUS_WS_IMPLEMENTATION).
+
+    `websockets-sansio-paced` (orpheus_service.serving) parses at most 4 KB of a
+    client's frames per turn of the event loop, so a flood of small frames cannot hold
+    the loop; the others are uvicorn's own (`websockets` is deprecated upstream).
+    """
+
     @field_validator("api_key")
     @classmethod
     def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -23,6 +23,7 @@ from orpheus_service.engine.events import (
 from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.tokens import TokenStats
 from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.serving import uvicorn_options
 from orpheus_service.settings import OrpheusSettings
 from unmute.tts.protocol import SAMPLE_RATE, decode_frame, encode_frame
 
@@ -36,11 +37,20 @@ unpack = decode_frame
 
 
 class ServerThread:
-    """Runs an ASGI app with uvicorn on 127.0.0.1 (free port) in its own thread and loop."""
+    """Runs an ASGI app with uvicorn on 127.0.0.1 (free port) in its own thread and loop,
+    with the uvicorn options of the app's settings (as `unmute-tts serve` does)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        settings: OrpheusSettings = getattr(app.state, "settings", None) or service_settings()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(settings),
+        )
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="uvicorn-test", daemon=True)

@@ -1,0 +1,73 @@
+"""How uvicorn serves the app: the options `unmute-tts serve`, the tests' server and the
+benchmarks share, and a paced WebSocket protocol.
+
+uvicorn's sans-I/O WebSocket implementations (`websockets-sansio`, `wsproto`) parse
+every frame of one socket read (up to 256 KB) in one callback before the app sees any
+of them: a client sending thousands of one-word frames holds the event loop for half a
+second. `PacedWebSocketsProtocol` (ORPHEUS_WS_IMPLEMENTATION=websockets-sansio-paced)
+is `websockets-sansio` fed at most FEED_BYTES per turn of the loop, reading paused
+while a backlog remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+if TYPE_CHECKING:
+    from orpheus_service.settings import OrpheusSettings
+
+WS_MAX_SIZE = 16 * 1024 * 1024
+"""Largest WebSocket message uvicorn accepts; the app's own limits are far smaller."""
+FEED_BYTES = 4096
+"""Bytes PacedWebSocketsProtocol parses per turn of the event loop."""
+
+
+class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio`, parsing at most FEED_BYTES per turn of the loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._backlog = bytearray()
+        self._feeding = False
+
+    def data_received(self, data: bytes) -> None:
+        """Queue `data` and parse its first FEED_BYTES now, the rest on later turns."""
+        self._backlog += data
+        if not self._feeding:
+            self._feed()
+
+    def _feed(self) -> None:
+        self._feeding = False
+        if self.disconnected or not self._backlog:
+            return
+        chunk = bytes(self._backlog[:FEED_BYTES])
+        del self._backlog[:FEED_BYTES]
+        super().data_received(chunk)
+        if self._backlog and not self.transport.is_closing():
+            self._feeding = True
+            self.transport.pause_reading()  # bound the backlog to one read
+            self.loop.call_soon(self._feed)
+        elif not self.read_paused and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The peer is gone: what it sent and was not parsed yet can never be answered."""
+        self._backlog.clear()
+        super().connection_lost(exc)
+
+
+WS_IMPLEMENTATIONS: dict[str, str | type[asyncio.Protocol]] = {
+    "websockets-sansio-paced": PacedWebSocketsProtocol,
+    "websockets-sansio": "websockets-sansio",
+    "wsproto": "wsproto",
+    "websockets": "websockets",
+}
+"""ORPHEUS_WS_IMPLEMENTATION's values -> uvicorn's `ws` option."""
+
+
+def uvicorn_options(settings: OrpheusSettings) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that `settings` decide."""
+    return {"ws": WS_IMPLEMENTATIONS[settings.ws_implementation], "ws_max_size": WS_MAX_SIZE}

@@ -1,0 +1,90 @@
+"""The uvicorn options of the service: the configured WebSocket implementation is the one
+`unmute-tts serve` runs, and the paced one parses a flood of frames a little per turn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+
+from orpheus_service.serving import FEED_BYTES, PacedWebSocketsProtocol, uvicorn_options
+from tests.support.service_support import service_settings
+
+HANDSHAKE = (
+    b"GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def test_serve_runs_uvicorn_with_the_configured_websocket_implementation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unmute.tts.cli import build_parser
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]
+    monkeypatch.setenv("ORPHEUS_WS_IMPLEMENTATION", "wsproto")
+    args = build_parser().parse_args(["serve", "--snac-device", "cpu"])
+    assert args.func(args) == 0
+    assert seen["ws"] == "wsproto"
+
+
+def test_the_default_websocket_implementation_is_the_paced_one() -> None:
+    assert uvicorn_options(service_settings())["ws"] is PacedWebSocketsProtocol
+
+
+def test_an_unknown_websocket_implementation_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orpheus_service.settings import OrpheusSettings
+    from unmute.tts.settings import SettingsError
+
+    monkeypatch.setenv("ORPHEUS_WS_IMPLEMENTATION", "tornado")
+    with pytest.raises(SettingsError, match="ORPHEUS_WS_IMPLEMENTATION"):
+        OrpheusSettings.load()
+
+
+async def test_a_read_of_many_small_frames_is_parsed_a_little_per_loop_turn() -> None:
+    accepted = asyncio.Event()
+
+    async def accept_and_hold(scope: Any, receive: Any, send: Any) -> None:
+        """Accept, then read nothing: the frames received stay in uvicorn's queue."""
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        await asyncio.Event().wait()
+
+    config = uvicorn.Config(accept_and_hold, lifespan="off", ws_max_size=1 << 20)
+    config.load()
+    state = ServerState()
+    protocol = PacedWebSocketsProtocol(config, state, {})
+    server_sock, client_sock = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    await loop.connect_accepted_socket(lambda: protocol, server_sock)
+    try:
+        protocol.data_received(HANDSHAKE)
+        await asyncio.wait_for(accepted.wait(), 5)
+        frame = Frame(Opcode.TEXT, b"word").serialize(mask=True, extensions=[])
+        count = 4 * FEED_BYTES // len(frame)
+
+        protocol.data_received(frame * count)  # one socket read of `count` frames
+
+        assert protocol.queue.qsize() <= FEED_BYTES // len(frame) + 1
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert protocol.queue.qsize() == count
+        texts = [protocol.queue.get_nowait().get("text") for _ in range(count)]
+        assert texts == ["word"] * count
+    finally:
+        protocol.transport.close()
+        client_sock.close()
+        for task in state.tasks:
+            task.cancel()
+        await asyncio.sleep(0.01)

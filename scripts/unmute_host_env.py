@@ -56,11 +56,16 @@ class HostEnvError(RuntimeError):
 
 
 def default_upstream_dir() -> Path:
-    """`UNMUTE_UPSTREAM_DIR`, else the snapshot beside this project."""
+    """`UNMUTE_UPSTREAM_DIR`, else the snapshot `shared/upstream/unmute` beside this
+    project or beside a folder above it (a clone kept one level deeper finds it too)."""
     configured = os.environ.get("UNMUTE_UPSTREAM_DIR")
     if configured:
         return Path(configured).expanduser().resolve()
-    return (PROJECT_ROOT.parent / "shared" / "upstream" / "unmute").resolve()
+    snapshot = Path("shared", "upstream", "unmute")
+    for folder in PROJECT_ROOT.resolve().parents:
+        if (folder / snapshot / "unmute" / "unmute_handler.py").is_file():
+            return (folder / snapshot).resolve()
+    return (PROJECT_ROOT.parent / snapshot).resolve()
 
 
 def upstream_problem(upstream: Path) -> str | None:

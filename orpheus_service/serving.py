@@ -70,4 +70,8 @@ WS_IMPLEMENTATIONS: dict[str, str | type[asyncio.Protocol]] = {
 
 def uvicorn_options(settings: OrpheusSettings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that `settings` decide."""
-    return {"ws": WS_IMPLEMENTATIONS[settings.ws_implementation], "ws_max_size": WS_MAX_SIZE}
+    return {
+        "ws": WS_IMPLEMENTATIONS[settings.ws_implementation],
+        "ws_max_size": WS_MAX_SIZE,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+    }

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 import uvicorn
+import websockets
+from fastapi import FastAPI, WebSocket
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 
 from orpheus_service.serving import FEED_BYTES, PacedWebSocketsProtocol, uvicorn_options
-from tests.support.service_support import service_settings
+from tests.support.service_support import ServerThread, service_settings
 
 HANDSHAKE = (
     b"GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -88,3 +90,28 @@ async def test_a_read_of_many_small_frames_is_parsed_a_little_per_loop_turn() ->
         for task in state.tasks:
             task.cancel()
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("setting", "negotiated"),
+    [(False, None), (True, "permessage-deflate")],
+)
+async def test_websocket_compression_is_offered_only_when_configured(
+    setting: bool, negotiated: str | None
+) -> None:
+    app = FastAPI()
+    app.state.settings = service_settings(ws_per_message_deflate=setting)
+
+    @app.websocket("/ws")
+    async def echo(websocket: WebSocket) -> None:  # pyright: ignore[reportUnusedFunction]
+        await websocket.accept()
+        await websocket.close()
+
+    server = ServerThread(app).start()
+    try:
+        async with websockets.connect(server.ws + "/ws", compression="deflate") as ws:
+            assert ws.response is not None
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        assert (extensions.split(";")[0] if extensions else None) == negotiated
+    finally:
+        server.stop()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
+from tests.support.socket_checks import active_sessions, read_until_closed
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 PCM_SOCKET = "/v1/audio/speech/stream/ws?voice=tara"
@@ -31,18 +28,8 @@ def server() -> Iterator[ServerThread]:
     srv.stop()
 
 
-async def read_until_closed(ws: ClientConnection, timeout_s: float = 5.0) -> list[Any]:
-    frames: list[Any] = []
-    with contextlib.suppress(ConnectionClosed):
-        async with asyncio.timeout(timeout_s):
-            async for frame in ws:
-                frames.append(frame)
-    return frames
-
-
-async def active_sessions(server: ServerThread) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(server.http + "/health")).json()["active_sessions"])
+CLOSE_WITHIN_S = 5.0
+"""How long a test waits for the service to close a socket."""
 
 
 async def settled(server: ServerThread, timeout_s: float = 3.0) -> int:
@@ -60,7 +47,7 @@ async def test_a_pcm_socket_that_sends_nothing_is_closed_at_the_idle_limit(
     server: ServerThread,
 ) -> None:
     async with websockets.connect(server.ws + PCM_SOCKET) as ws:
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_POLICY
     assert json.loads(frames[-1]) == {"type": "error", "error": "idle timeout"}
     assert await settled(server) == 0
@@ -68,14 +55,14 @@ async def test_a_pcm_socket_that_sends_nothing_is_closed_at_the_idle_limit(
 
 async def test_idle_sockets_do_not_keep_the_service_full(server: ServerThread) -> None:
     idle = [await websockets.connect(server.ws + PCM_SOCKET) for _ in range(2)]
-    await asyncio.gather(*(read_until_closed(ws) for ws in idle))
+    await asyncio.gather(*(read_until_closed(ws, CLOSE_WITHIN_S) for ws in idle))
     async with websockets.connect(server.ws + UNMUTE) as ws:
         assert unpack(await ws.recv()) == {"type": "Ready"}
 
 
 async def _unmute_idle(server: ServerThread) -> None:
     async with websockets.connect(server.ws + UNMUTE) as ws:
-        await read_until_closed(ws)
+        await read_until_closed(ws, CLOSE_WITHIN_S)
 
 
 async def _unmute_gone_mid_stream(server: ServerThread) -> None:
@@ -90,7 +77,7 @@ async def _unmute_bad_frame(server: ServerThread) -> None:
     async with websockets.connect(server.ws + UNMUTE) as ws:
         await ws.recv()
         await ws.send(b"\xc1")
-        await read_until_closed(ws)
+        await read_until_closed(ws, CLOSE_WITHIN_S)
 
 
 async def _pcm_gone_before_text(server: ServerThread) -> None:
@@ -107,13 +94,13 @@ async def _pcm_gone_mid_stream(server: ServerThread) -> None:
 
 async def _pcm_idle(server: ServerThread) -> None:
     async with websockets.connect(server.ws + PCM_SOCKET) as ws:
-        await read_until_closed(ws)
+        await read_until_closed(ws, CLOSE_WITHIN_S)
 
 
 async def _pcm_bad_first_frame(server: ServerThread) -> None:
     async with websockets.connect(server.ws + PCM_SOCKET) as ws:
         await ws.send(b"binary")
-        await read_until_closed(ws)
+        await read_until_closed(ws, CLOSE_WITHIN_S)
 
 
 async def _http_gone_mid_stream(server: ServerThread) -> None:

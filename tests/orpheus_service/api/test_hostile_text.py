@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from orpheus_service.api.app import ServiceDeps, create_app
@@ -30,6 +29,7 @@ from tests.support.service_support import (
     start_fake_service,
     unpack,
 )
+from tests.support.socket_checks import active_sessions, read_until_closed
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 PCM_SOCKET = "/v1/audio/speech/stream/ws?voice=tara"
@@ -108,18 +108,8 @@ async def worst_stall(server: ServerThread, stop: asyncio.Event) -> float:
     return await asyncio.wrap_future(future)
 
 
-async def read_until_closed(ws: ClientConnection, timeout_s: float = 10.0) -> list[Any]:
-    frames: list[Any] = []
-    with contextlib.suppress(ConnectionClosed):
-        async with asyncio.timeout(timeout_s):
-            async for frame in ws:
-                frames.append(frame)
-    return frames
-
-
-async def active_sessions(server: ServerThread) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(server.http + "/health")).json()["active_sessions"])
+CLOSE_WITHIN_S = 10.0
+"""How long a test waits for the service to close a socket."""
 
 
 async def test_a_100k_character_request_does_not_stall_the_event_loop(
@@ -174,7 +164,7 @@ async def test_one_text_message_over_the_limit_is_refused(small_limit: ServerThr
     async with websockets.connect(small_limit.ws + UNMUTE) as ws:
         await ws.recv()  # Ready
         await ws.send(pack({"type": "Text", "text": "word " * 1000}))
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_TOO_BIG
     error = unpack(frames[-1])
     assert error["type"] == "Error"
@@ -188,7 +178,7 @@ async def test_streamed_text_over_the_session_limit_is_refused(small_limit: Serv
         with contextlib.suppress(ConnectionClosed):
             for _ in range(100):
                 await ws.send(pack({"type": "Text", "text": " word" * 10}))
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_TOO_BIG
     assert "ORPHEUS_MAX_INPUT_CHARS" in unpack(frames[-1])["message"]
     assert await active_sessions(small_limit) == 0
@@ -199,7 +189,7 @@ async def test_a_text_frame_over_the_limit_on_the_pcm_socket_is_refused(
 ) -> None:
     async with websockets.connect(small_limit.ws + PCM_SOCKET) as ws:
         await ws.send("word " * 1000)
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_TOO_BIG
     error = json.loads(frames[-1])
     assert error["type"] == "error" and "ORPHEUS_MAX_INPUT_CHARS" in error["error"]
@@ -224,7 +214,7 @@ async def test_a_lone_surrogate_in_a_json_text_message_is_an_error_naming_it(
     async with websockets.connect(small_limit.ws + UNMUTE) as ws:
         await ws.recv()  # Ready
         await ws.send('{"type": "Text", "text": "hi \\udfff"}')
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_INVALID
     assert "surrogate" in unpack(frames[-1])["message"]
 
@@ -234,7 +224,7 @@ async def test_a_lone_surrogate_on_the_pcm_socket_is_an_error_naming_it(
 ) -> None:
     async with websockets.connect(small_limit.ws + PCM_SOCKET) as ws:
         await ws.send('{"input": "\\ud800"}')
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_INVALID
     assert "surrogate" in json.loads(frames[-1])["error"]
 
@@ -277,6 +267,6 @@ async def test_json_nested_5000_deep_is_an_error_naming_it(
         if path == UNMUTE:
             await ws.recv()  # Ready
         await ws.send('{"a": ' * 5000 + "1" + "}" * 5000)
-        frames = await read_until_closed(ws)
+        frames = await read_until_closed(ws, CLOSE_WITHIN_S)
     assert ws.close_code == CLOSE_INVALID
     assert "nested" in str(frames[-1])

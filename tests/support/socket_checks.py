@@ -1,5 +1,5 @@
-"""Helpers of the tests that watch the service end sessions: read a socket until the
-service closes it, count the sessions it reports."""
+"""Helpers of the tests that talk to the service over its WebSockets: read a socket
+until the service closes it (raw frames or decoded messages), count its sessions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.service_support import ServerThread
+from tests.support.service_support import ServerThread, unpack
 
 
 async def read_until_closed(ws: ClientConnection, timeout_s: float) -> list[Any]:
@@ -23,6 +23,15 @@ async def read_until_closed(ws: ClientConnection, timeout_s: float) -> list[Any]
             async for frame in ws:
                 frames.append(frame)
     return frames
+
+
+async def read_messages(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Every msgpack message `ws` receives until the service closes it (any close code)."""
+    messages: list[dict[str, Any]] = []
+    with contextlib.suppress(ConnectionClosed):
+        async for frame in ws:
+            messages.append(unpack(frame))
+    return messages
 
 
 async def active_sessions(server: ServerThread) -> int:

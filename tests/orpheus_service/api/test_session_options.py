@@ -4,18 +4,16 @@ query (checked like the ORPHEUS_* settings) and the idle timeout."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from orpheus_service.llama.sampling import SamplingOverrides
 from orpheus_service.settings import OrpheusSettings, parse_sampling_overrides
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
+from tests.support.socket_checks import read_messages
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 
@@ -32,22 +30,14 @@ def server(engine: FakeEngine) -> Iterator[ServerThread]:
     srv.stop()
 
 
-async def read_all(ws: ClientConnection) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    with contextlib.suppress(ConnectionClosed):
-        async for m in ws:
-            messages.append(unpack(m))
-    return messages
-
-
 async def speak(server: ServerThread, query: str) -> tuple[list[dict[str, Any]], int | None]:
     async with websockets.connect(server.ws + UNMUTE + query) as ws:
         first = unpack(await ws.recv())
         if first["type"] != "Ready":
-            return [first, *await read_all(ws)], ws.close_code
+            return [first, *await read_messages(ws)], ws.close_code
         await ws.send(pack({"type": "Text", "text": "hello"}))
         await ws.send(pack({"type": "Eos"}))
-        return await read_all(ws), ws.close_code
+        return await read_messages(ws), ws.close_code
 
 
 async def test_sampling_query_keys_reach_the_engine_for_that_session(
@@ -94,7 +84,7 @@ def test_sampling_override_bounds_are_those_of_the_settings() -> None:
 async def test_idle_client_gets_idle_timeout_error_and_close(server: ServerThread) -> None:
     async with websockets.connect(server.ws + UNMUTE) as ws:
         assert unpack(await ws.recv()) == {"type": "Ready"}
-        messages = await asyncio.wait_for(read_all(ws), 5)
+        messages = await asyncio.wait_for(read_messages(ws), 5)
     assert messages == [{"type": "Error", "message": "idle timeout"}]
     assert ws.close_code == 1008
 
@@ -102,7 +92,7 @@ async def test_idle_client_gets_idle_timeout_error_and_close(server: ServerThrea
 async def test_idle_timeout_frees_the_channel(server: ServerThread) -> None:
     async with websockets.connect(server.ws + UNMUTE) as idle:
         assert unpack(await idle.recv()) == {"type": "Ready"}
-        await asyncio.wait_for(read_all(idle), 5)
+        await asyncio.wait_for(read_messages(idle), 5)
     messages, code = await speak(server, "")  # capacity is 1
     assert code == 1000 and messages[0]["type"] != "Error"
 
@@ -116,7 +106,7 @@ async def test_client_sending_text_within_the_idle_timeout_is_not_closed(
             await asyncio.sleep(0.2)
             await ws.send(pack({"type": "Text", "text": word}))
         await ws.send(pack({"type": "Eos"}))
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
     assert ws.close_code == 1000
     assert all(m["type"] != "Error" for m in messages)
 
@@ -129,7 +119,7 @@ async def test_idle_timeout_zero_disables_it(engine: FakeEngine) -> None:
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 0.5)
             await ws.send(pack({"type": "Eos"}))
-            await read_all(ws)
+            await read_messages(ws)
         assert ws.close_code == 1000
     finally:
         srv.stop()

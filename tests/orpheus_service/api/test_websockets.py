@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
+from tests.support.socket_checks import read_messages
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 SEED = "/v1/audio/speech/stream/ws?voice=tara"
@@ -32,22 +33,13 @@ def server(engine: FakeEngine) -> Iterator[ServerThread]:
     srv.stop()
 
 
-async def read_all(ws: ClientConnection) -> list[dict[str, Any]]:
-    """Every message until the server closes (whatever the close code)."""
-    messages: list[dict[str, Any]] = []
-    with contextlib.suppress(ConnectionClosed):
-        async for m in ws:
-            messages.append(unpack(m))
-    return messages
-
-
 async def speak(server: ServerThread, words: list[str]) -> tuple[list[dict[str, Any]], int | None]:
     async with websockets.connect(server.ws + UNMUTE) as ws:
         assert unpack(await ws.recv()) == {"type": "Ready"}
         for word in words:
             await ws.send(pack({"type": "Text", "text": word}))
         await ws.send(pack({"type": "Eos"}))
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
         return messages, ws.close_code
 
 
@@ -120,14 +112,14 @@ async def test_other_query_parameters_are_ignored(server: ServerThread) -> None:
 
 async def test_unknown_voice_is_an_error_listing_voices_then_close(server: ServerThread) -> None:
     async with websockets.connect(server.ws + "/api/tts_streaming?voice=nobody") as ws:
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
     assert messages[0]["type"] == "Error" and "tara" in messages[0]["message"]
     assert ws.close_code == 1008
 
 
 async def test_unsupported_format_is_an_error_then_close(server: ServerThread) -> None:
     async with websockets.connect(server.ws + "/api/tts_streaming?format=OggOpus") as ws:
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
     assert messages[0]["type"] == "Error" and "PcmMessagePack" in messages[0]["message"]
 
 
@@ -147,7 +139,7 @@ async def test_malformed_frame_gets_an_error_then_close(
     async with websockets.connect(server.ws + UNMUTE) as ws:
         await ws.recv()  # Ready
         await ws.send(frame)
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
     assert messages[-1]["type"] == "Error" and "malformed" in messages[-1]["message"]
     assert ws.close_code == code
 
@@ -157,7 +149,7 @@ async def test_json_text_frames_are_accepted_as_messages(server: ServerThread) -
         await ws.recv()
         await ws.send(json.dumps({"type": "Text", "text": "Hi"}))
         await ws.send(json.dumps({"type": "Eos"}))
-        messages = await read_all(ws)
+        messages = await read_messages(ws)
     assert [m["text"] for m in messages if m["type"] == "Text"] == ["Hi"]
 
 
@@ -172,9 +164,9 @@ async def test_a_malformed_session_leaves_other_sessions_unaffected(
         async with websockets.connect(server.ws + UNMUTE) as bad:
             await bad.recv()
             await bad.send(b"\xc1garbage")
-            await read_all(bad)
+            await read_messages(bad)
         await good.send(pack({"type": "Eos"}))
-        messages = await read_all(good)
+        messages = await read_messages(good)
     assert good.close_code == 1000
     assert [m["text"] for m in messages if m["type"] == "Text"] == ["one", "two", "three"]
     assert sum(m["type"] == "Audio" for m in messages) == 6
@@ -188,7 +180,7 @@ async def test_at_capacity_the_error_is_no_free_channels_then_close(server: Serv
         await a.recv()
         await b.recv()
         async with websockets.connect(server.ws + UNMUTE) as third:
-            messages = await read_all(third)
+            messages = await read_messages(third)
         assert messages == [{"type": "Error", "message": "no free channels"}]
 
 
@@ -227,7 +219,7 @@ async def test_service_shutdown_cancels_a_session_that_is_streaming(
             pass
         ctx = server.app.state.orpheus
         server.call(ctx.shutdown())  # while the writer iterates the synthesis
-        await read_all(ws)
+        await read_messages(ws)
         assert ws.close_code is not None and ws.close_code != 1000
     assert engine.cancelled == 1 and engine.finished == 0
     assert ctx.limiter.active == 0 and not ctx.sessions

@@ -107,6 +107,15 @@ class OrpheusSettings(BaseSettings):
     """
     max_sessions: int = Field(default=32, ge=1)
     """Concurrent synthesis sessions before new ones are refused (ORPHEUS_MAX_SESSIONS)."""
+    max_sessions_per_client: int | None = Field(default=None, ge=1)
+    """Concurrent sessions one client address may hold (ORPHEUS_MAX_SESSIONS_PER_CLIENT).
+
+    Unset: no per-client bound. Set it where clients connect directly (the playground,
+    an open API), so that one client cannot take every channel; leave it unset behind
+    unmute's backend, where every session comes from that one address. The address is
+    uvicorn's view of the peer: behind a proxy, uvicorn takes it from X-Forwarded-For
+    only for proxies listed in FORWARDED_ALLOW_IPS.
+    """
     session_idle_timeout_s: float = Field(default=60.0, ge=0.0)
     """Seconds a session may stand idle (ORPHEUS_SESSION_IDLE_TIMEOUT_S).
 

@@ -70,7 +70,7 @@ class ServiceContext:
             settings=settings,
             engine=deps.engine,
             metrics=metrics,
-            limiter=SessionLimiter(settings.max_sessions),
+            limiter=SessionLimiter(settings.max_sessions, settings.max_sessions_per_client),
             check_llama=deps.check_llama,
             snac_ready=deps.snac_ready,
         )

@@ -50,10 +50,14 @@ class ServiceError(Exception):
 
 
 class CapacityError(ServiceError):
-    """Every channel is busy."""
+    """Every channel is busy, or the client holds its share of them.
 
-    def __init__(self) -> None:
-        super().__init__(429, "no_free_channels", NO_FREE_CHANNELS)
+    The message always starts with NO_FREE_CHANNELS, which clients read as "try again".
+    """
+
+    def __init__(self, detail: str | None = None) -> None:
+        message = NO_FREE_CHANNELS if detail is None else f"{NO_FREE_CHANNELS}: {detail}"
+        super().__init__(429, "no_free_channels", message)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -68,7 +68,9 @@ class ServiceMetrics:
         )
         self.rejected_sessions = Counter(
             "orpheus_rejected_sessions",
-            "Sessions refused because every channel was busy.",
+            "Sessions refused: every channel busy (full) or the client's share taken"
+            " (client_full).",
+            ["reason"],
             registry=r,
         )
         self.errors = Counter(

@@ -109,7 +109,7 @@ async def speak(
     ctx = get_context(request)
     text = check_input(ctx.settings, body.input)
     voice = resolve_voice(ctx.settings, body.voice_name)
-    session = Session.open(ctx, endpoint)
+    session = Session.open(ctx, endpoint, request)
     try:
         pipeline = AudioPipeline(response_format, body.speed)
     except Exception:

@@ -91,7 +91,7 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
 
     try:
         voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
-        session = Session.open(ctx, "speech_ws")
+        session = Session.open(ctx, "speech_ws", websocket)
     except ServiceError as exc:
         await refuse_opening(websocket, send_error, exc)
         return

@@ -171,7 +171,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
         voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
         sampling = parse_sampling_overrides(websocket.query_params)
         speed = parse_speed(websocket.query_params)
-        session = Session.open(ctx, "tts_streaming")
+        session = Session.open(ctx, "tts_streaming", websocket)
     except ServiceError as exc:
         await refuse_opening(websocket, send_error, exc)
         return

@@ -15,8 +15,11 @@ import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 
+from starlette.requests import HTTPConnection
+
 from orpheus_service.api.context import Outcome, ServiceContext
 from orpheus_service.api.errors import CapacityError, ServiceError, classify_error
+from orpheus_service.api.limiter import Refusal
 from orpheus_service.api.speech import SpeechSynthesis
 from orpheus_service.engine.events import EngineEvent
 from orpheus_service.llama.sampling import SamplingOverrides
@@ -28,9 +31,11 @@ log = logging.getLogger(__name__)
 class Session:
     """One synthesis holding one channel; close it exactly once (idempotent)."""
 
-    def __init__(self, ctx: ServiceContext, endpoint: str) -> None:
+    def __init__(self, ctx: ServiceContext, endpoint: str, client: str | None = None) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
+        self.client = client
+        """The peer's address: its channel counts against ORPHEUS_MAX_SESSIONS_PER_CLIENT."""
         self.started = time.perf_counter()
         self.synthesis: SpeechSynthesis | None = None
         self.first_audio_s: float | None = None
@@ -41,12 +46,19 @@ class Session:
         """The task iterating `events()` last (None when not iterating)."""
 
     @classmethod
-    def open(cls, ctx: ServiceContext, endpoint: str) -> Session:
-        """Take a channel, or raise CapacityError."""
-        if not ctx.limiter.try_acquire():
-            ctx.metrics.rejected_sessions.inc()
-            raise CapacityError()
-        session = cls(ctx, endpoint)
+    def open(cls, ctx: ServiceContext, endpoint: str, conn: HTTPConnection) -> Session:
+        """Take a channel for the client of `conn`, or raise CapacityError."""
+        client = conn.client.host if conn.client is not None else None
+        refusal = ctx.limiter.try_acquire(client)
+        if refusal is not None:
+            ctx.metrics.rejected_sessions.labels(refusal.name.lower()).inc()
+            if refusal is Refusal.FULL:
+                raise CapacityError()
+            limit = ctx.limiter.per_client
+            raise CapacityError(
+                f"this client already holds {limit} (ORPHEUS_MAX_SESSIONS_PER_CLIENT)"
+            )
+        session = cls(ctx, endpoint, client)
         ctx.sessions.add(session)
         ctx.metrics.active_sessions.inc()
         return session
@@ -108,7 +120,7 @@ class Session:
                 await self.synthesis.aclose()
         finally:
             self.ctx.sessions.discard(self)
-            self.ctx.limiter.release()
+            self.ctx.limiter.release(self.client)
             metrics.active_sessions.dec()
         stats = self.synthesis.stats if self.synthesis is not None else None
         if stats is not None:

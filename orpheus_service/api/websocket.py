@@ -22,7 +22,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from orpheus_service.api.context import Outcome, ServiceContext
-from orpheus_service.api.errors import NO_FREE_CHANNELS, CapacityError, ServiceError
+from orpheus_service.api.errors import CapacityError, ServiceError
 from orpheus_service.api.sessions import Session
 
 CLOSE_NORMAL = 1000
@@ -145,7 +145,7 @@ async def refuse(websocket: WebSocket, send_error: SendError, message: str, code
 async def refuse_opening(websocket: WebSocket, send_error: SendError, exc: ServiceError) -> None:
     """Refuse a session that could not open: no free channel (1013) or a bad request (1008)."""
     if isinstance(exc, CapacityError):
-        await refuse(websocket, send_error, NO_FREE_CHANNELS, CLOSE_TRY_AGAIN)
+        await refuse(websocket, send_error, exc.message, CLOSE_TRY_AGAIN)
     else:
         await refuse(websocket, send_error, exc.message, CLOSE_POLICY)
 

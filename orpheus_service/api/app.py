@@ -28,6 +28,7 @@ from orpheus_service.api import (
     routes_unmute,
 )
 from orpheus_service.api.auth import ApiKeyChecker, ApiKeyMiddleware
+from orpheus_service.api.body_limit import RequestBodyLimitMiddleware
 from orpheus_service.api.browser_auth import SubprotocolKeyMiddleware, add_cors, parse_origins
 from orpheus_service.api.context import DepsFactory, ServiceContext, ServiceDeps
 from orpheus_service.api.errors import add_error_handlers
@@ -78,12 +79,15 @@ def create_app(
     install_log_filters(key)  # no key in uvicorn's request lines, no false ERROR lines
     if not key:
         log.warning("ORPHEUS_API_KEY is not set: every endpoint accepts unauthenticated requests")
-    # Innermost first: the key check; the browser key subprotocol before it; CORS
-    # preflights before both; request counting outside everything, refusals included.
+    # Innermost first: the key check; the browser key subprotocol before it; the body
+    # size bound before both (a huge body is refused before anything reads it, key or
+    # not); CORS preflights before all three (so a page can read a 413 too); request
+    # counting outside everything, refusals included.
     # /metrics checks its own reader (http_metrics.metrics_allowed); the page needs none.
     open_paths = ("/health", "/metrics", *routes_playground.PLAYGROUND_PATHS)
     app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key), open_paths=open_paths)
     app.add_middleware(SubprotocolKeyMiddleware)
+    app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     add_cors(app, parse_origins(settings.cors_origins))
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, router=app.router)
     for routes in (routes_openai, routes_unmute, routes_pcm_socket, routes_ops, routes_playground):

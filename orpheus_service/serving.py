@@ -6,7 +6,8 @@ every frame of one socket read (up to 256 KB) in one callback before the app see
 of them: a client sending thousands of one-word frames holds the event loop for half a
 second. `PacedWebSocketsProtocol` (ORPHEUS_WS_IMPLEMENTATION=websockets-sansio-paced)
 is `websockets-sansio` fed at most FEED_BYTES per turn of the loop, reading paused
-while a backlog remains.
+while a backlog remains, and fed no more while the app has parsed messages still to
+take: how fast the app reads (routes_unmute paces it) is how fast frames are parsed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ FEED_BYTES = 4096
 
 
 class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's `websockets-sansio`, parsing at most FEED_BYTES per turn of the loop."""
+    """uvicorn's `websockets-sansio`, parsing at most FEED_BYTES per turn of the loop, and
+    the next FEED_BYTES only once the app has taken every message parsed before."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -34,9 +36,9 @@ class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
         self._feeding = False
 
     def data_received(self, data: bytes) -> None:
-        """Queue `data` and parse its first FEED_BYTES now, the rest on later turns."""
+        """Queue `data`; parse its first FEED_BYTES now unless the app is behind."""
         self._backlog += data
-        if not self._feeding:
+        if not self._feeding and not self.read_paused:
             self._feed()
 
     def _feed(self) -> None:
@@ -46,12 +48,28 @@ class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
         chunk = bytes(self._backlog[:FEED_BYTES])
         del self._backlog[:FEED_BYTES]
         super().data_received(chunk)
-        if self._backlog and not self.transport.is_closing():
-            self._feeding = True
+        if self.transport.is_closing():
+            return
+        if self._backlog:
             self.transport.pause_reading()  # bound the backlog to one read
-            self.loop.call_soon(self._feed)
-        elif not self.read_paused and not self.transport.is_closing():
+            if not self.read_paused:  # nothing waits for the app: go on next turn
+                self._schedule_feed()
+            # else `receive` goes on once the app has taken what waits for it
+        elif not self.read_paused:
             self.transport.resume_reading()
+
+    def _schedule_feed(self) -> None:
+        self._feeding = True
+        self.loop.call_soon(self._feed)
+
+    async def receive(self) -> Any:
+        """The app's next message; once it has taken them all, parse more of the backlog."""
+        message = await super().receive()  # resumes reading once the queue is empty
+        if self._backlog and not self.transport.is_closing():
+            self.transport.pause_reading()
+            if self.queue.empty() and not self._feeding:
+                self._schedule_feed()
+        return message
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The peer is gone: what it sent and was not parsed yet can never be answered."""

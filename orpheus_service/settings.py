@@ -92,6 +92,14 @@ class OrpheusSettings(BaseSettings):
     """
     lookahead_segments: int = Field(default=1, ge=0)
     """Segments generated ahead of the one being decoded (ORPHEUS_LOOKAHEAD_SEGMENTS)."""
+    yield_lead_s: float = Field(default=2.0, ge=0.0)
+    """Lead at which a synthesis yields llama-server to others (ORPHEUS_YIELD_LEAD_S).
+
+    A synthesis more than this many seconds of audio ahead of its listener starts its
+    next segment only once no other synthesis is generating with less than half of it
+    ahead (or none yet): a long text read as fast as possible cannot slow the sessions
+    that are about to run dry. 0 turns it off.
+    """
 
     # Service limits
     max_input_chars: int = Field(default=100_000, ge=1)
@@ -99,6 +107,15 @@ class OrpheusSettings(BaseSettings):
 
     Bounds one HTTP request's input, and on the WebSockets both one message and
     the whole text of one session (streamed text included).
+    """
+    max_request_bytes: int = Field(default=2_000_000, ge=1)
+    """Largest HTTP request body (ORPHEUS_MAX_REQUEST_BYTES); a larger one gets 413.
+
+    Refused before it is read when Content-Length declares it, else once that many
+    bytes have arrived. 2 MB holds any request whose input is within the default
+    ORPHEUS_MAX_INPUT_CHARS: a character takes at most 12 bytes of JSON (a
+    surrogate-pair escape), so 100,000 characters take 1.2 MB. Raise it with
+    ORPHEUS_MAX_INPUT_CHARS (to 12 bytes per character and some room for the other fields).
     """
     api_key: SecretStr | None = None
     """Key clients must send (ORPHEUS_API_KEY), compared trimmed; unset disables the check.
@@ -115,6 +132,13 @@ class OrpheusSettings(BaseSettings):
     unmute's backend, where every session comes from that one address. The address is
     uvicorn's view of the peer: behind a proxy, uvicorn takes it from X-Forwarded-For
     only for proxies listed in FORWARDED_ALLOW_IPS.
+    """
+    max_text_messages_per_s: float = Field(default=100.0, gt=0.0)
+    """Pace at which one session's client messages are read (ORPHEUS_MAX_TEXT_MESSAGES_PER_S).
+
+    A burst of this many is read at once; past it, reading waits (the client's sends
+    block on TCP), so a flood of one-word frames costs the service a bounded share of a
+    core rather than all of it. Speech needs ~3 words a second; an LLM streams 20-200.
     """
     session_idle_timeout_s: float = Field(default=60.0, ge=0.0)
     """Seconds a session may stand idle (ORPHEUS_SESSION_IDLE_TIMEOUT_S).

@@ -12,7 +12,9 @@ after Eos, finishes and closes normally (1000). Failures send `Error{message}` t
 close (no channel free: "no free channels", 1013; bad message: 1003; bad query
 value: 1008; synthesis failure: 1011). A client that sends nothing (neither Text nor
 Eos) for ORPHEUS_SESSION_IDLE_TIMEOUT_S, or leaves the audio unread that long, gets
-`Error{"idle timeout..."}` and a close (1008), which frees its channel. One message,
+`Error{"idle timeout..."}` and a close (1008), which frees its channel. Messages are
+read at most ORPHEUS_MAX_TEXT_MESSAGES_PER_S (after a burst of as many); a faster
+client's sends wait on TCP. One message,
 and the session's whole text, may carry ORPHEUS_MAX_INPUT_CHARS characters (past it:
 an Error naming the limit, 1009); text that is not valid Unicode (a lone surrogate
 from a JSON escape) is an Error naming it (1007). Frames are binary msgpack maps;
@@ -29,6 +31,7 @@ from typing import Any, cast
 import msgpack  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 import numpy.typing as npt
+from aiolimiter import AsyncLimiter
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
@@ -90,12 +93,15 @@ def parse_client_message(message: Mapping[str, Any]) -> TTSClientTextMessage | T
         ) from None
 
 
-async def _read_words(websocket: WebSocket, feed: TextFeed, idle_timeout_s: float) -> None:
-    """Feed the client's words; until Eos, `idle_timeout_s` (0: none) without a frame
-    raises IdleTimeoutError; text past the feed's limit or not valid Unicode raises
-    ProtocolError."""
+async def _read_words(
+    websocket: WebSocket, feed: TextFeed, idle_timeout_s: float, pace: AsyncLimiter
+) -> None:
+    """Feed the client's words, reading at most at `pace`; until Eos, `idle_timeout_s`
+    (0: none) without a frame raises IdleTimeoutError; text past the feed's limit or not
+    valid Unicode raises ProtocolError."""
     max_frame = frame_limit(feed.max_chars) if feed.max_chars is not None else None
     while True:
+        await pace.acquire()  # waiting here is ours: it does not count as the client idle
         message = await receive_within(websocket, 0 if feed.ended else idle_timeout_s)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(int(message.get("code") or 1000))
@@ -179,6 +185,8 @@ async def tts_streaming(websocket: WebSocket) -> None:
         await refuse(websocket, send_error, str(exc), CLOSE_POLICY)
         return
     feed = TextFeed(ctx.settings.max_input_chars)
+    rate = ctx.settings.max_text_messages_per_s
+    pace = AsyncLimiter(rate, 1.0)  # a burst of `rate` messages, then `rate` a second
     outcome: Outcome = "shutdown"
     try:
         session.start(feed, voice, sampling)
@@ -189,7 +197,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
             websocket,
             session,
             send_error,
-            _read_words(websocket, feed, idle_timeout_s),
+            _read_words(websocket, feed, idle_timeout_s, pace),
             _write_msgpack(websocket, session, speed, idle_timeout_s),
         )
     except (WebSocketDisconnect, OSError):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -53,11 +55,13 @@ def test_an_unknown_websocket_implementation_is_refused_naming_the_variable(
         OrpheusSettings.load()
 
 
-async def test_a_read_of_many_small_frames_is_parsed_a_little_per_loop_turn() -> None:
+@asynccontextmanager
+async def accepted_paced_socket() -> AsyncIterator[PacedWebSocketsProtocol]:
+    """A PacedWebSocketsProtocol past the handshake, for an app that accepts, then reads
+    nothing itself: what the test does not `receive()` stays in uvicorn's queue."""
     accepted = asyncio.Event()
 
     async def accept_and_hold(scope: Any, receive: Any, send: Any) -> None:
-        """Accept, then read nothing: the frames received stay in uvicorn's queue."""
         await receive()
         await send({"type": "websocket.accept"})
         accepted.set()
@@ -73,23 +77,41 @@ async def test_a_read_of_many_small_frames_is_parsed_a_little_per_loop_turn() ->
     try:
         protocol.data_received(HANDSHAKE)
         await asyncio.wait_for(accepted.wait(), 5)
-        frame = Frame(Opcode.TEXT, b"word").serialize(mask=True, extensions=[])
-        count = 4 * FEED_BYTES // len(frame)
-
-        protocol.data_received(frame * count)  # one socket read of `count` frames
-
-        assert protocol.queue.qsize() <= FEED_BYTES // len(frame) + 1
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert protocol.queue.qsize() == count
-        texts = [protocol.queue.get_nowait().get("text") for _ in range(count)]
-        assert texts == ["word"] * count
+        yield protocol
     finally:
         protocol.transport.close()
         client_sock.close()
         for task in state.tasks:
             task.cancel()
         await asyncio.sleep(0.01)
+
+
+async def test_a_read_of_many_small_frames_is_parsed_a_little_per_loop_turn() -> None:
+    async with accepted_paced_socket() as protocol:
+        frame = Frame(Opcode.TEXT, b"word").serialize(mask=True, extensions=[])
+        count = 4 * FEED_BYTES // len(frame)
+
+        protocol.data_received(frame * count)  # one socket read of `count` frames
+
+        assert 0 < protocol.queue.qsize() <= FEED_BYTES // len(frame) + 1
+        texts: list[str] = []
+        while len(texts) < count:
+            message = await asyncio.wait_for(protocol.receive(), 5)
+            texts.append(message["text"])  # pyright: ignore[reportTypedDictNotRequiredAccess]
+            assert protocol.queue.qsize() <= FEED_BYTES // len(frame) + 1
+        assert texts == ["word"] * count
+
+
+async def test_frames_are_parsed_no_faster_than_the_app_takes_them() -> None:
+    async with accepted_paced_socket() as protocol:
+        frame = Frame(Opcode.TEXT, b"word").serialize(mask=True, extensions=[])
+        protocol.data_received(frame * (4 * FEED_BYTES // len(frame)))
+        parsed = protocol.queue.qsize()
+
+        for _ in range(20):  # the app takes nothing
+            await asyncio.sleep(0)
+
+        assert protocol.queue.qsize() == parsed
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ The folders follow the pipeline, text in, audio out:
 - `engine/`: text to audio frames: `prompt` (Orpheus prompt and voices), `segmenter`
   (sentence splitting), `tokens` (`OrpheusTokenParser`: audio tokens to SNAC frames),
   `word_timing`, `frame_decoder` and `scheduler`/`decode_backends` (batched decoding),
+  `generation_gate` (llama-server's time to the syntheses closest to running dry),
   `events`, and `pipeline` (`OrpheusEngine`, which runs them all).
 - `llama/`: the llama.cpp side: `client` (streaming `/completion` client) and `server`
   (the `llama-server` command line and process).
@@ -13,7 +14,7 @@ The folders follow the pipeline, text in, audio out:
 - `api/`: the FastAPI service. `app` (`create_app`) assembles it from `wiring` (the
   real dependencies), `context` (`ServiceDeps`, `ServiceContext`, `get_context`),
   `speech` (what the API needs of the engine), `sessions` (one synthesis on one of
-  `limiter`'s channels), `errors` (failures as HTTP errors), `validation` (voice and
+  `limiter`'s channels, per client too), `body_limit`, `errors` (failures as HTTP errors), `validation` (voice and
   input checks), `auth`, `metrics`, `encoding` (PCM to WAV/MP3/...), `streaming`
   (disconnect-aware HTTP stream), `text_feed` and `websocket` (what both sockets
   share), and one module per protocol's routes: `routes_openai`, `routes_unmute`

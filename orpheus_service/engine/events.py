@@ -66,6 +66,8 @@ class EngineStats:
     """Seconds of audio emitted."""
     time_to_first_audio_s: float | None = None
     """From the start of iteration to the first audio chunk."""
+    gate_wait_s: float = 0.0
+    """Seconds the synthesis held its segments back for others (GenerationGate)."""
 
     @property
     def dropped_frames(self) -> int:

@@ -13,7 +13,9 @@ Pipeline of one synthesis (`OrpheusEngine.synthesize`):
   previous one's tokens are all in, while that segment is still being decoded
   and consumed; at most `lookahead_segments` segments are generated ahead of the
   one being consumed. Frames are decoded as they arrive, in batches of whatever
-  has arrived since the last decode call (at most `max_decode_frames`).
+  has arrived since the last decode call (at most `max_decode_frames`). With a
+  `GenerationGate`, a synthesis far ahead of its listener holds its next segment
+  back while another one is close to running dry.
 - Decoding goes through a `FrameDecoder` (async), so the caller chooses where
   it runs: `ThreadedFrameDecoder` runs a synchronous decoder in a worker thread
   (the event loop never runs torch); a batching scheduler can be plugged in
@@ -40,6 +42,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 
 from orpheus_service.engine.frame_decoder import DecoderFactory
+from orpheus_service.engine.generation_gate import GenerationGate
 from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.synthesis import Synthesis
@@ -63,6 +66,7 @@ class OrpheusEngine:
         max_tokens: int | None = None,
         max_decode_frames: int = 16,
         idle_flush_s: float | None = 0.2,
+        generation_gate: GenerationGate | None = None,
     ) -> None:
         if lookahead_segments < 0:
             raise ValueError("lookahead_segments must be >= 0")
@@ -77,6 +81,7 @@ class OrpheusEngine:
         self.max_tokens = max_tokens
         self.max_decode_frames = max_decode_frames
         self.idle_flush_s = idle_flush_s
+        self.generation_gate = generation_gate
 
     @classmethod
     def from_settings(
@@ -95,6 +100,9 @@ class OrpheusEngine:
             lookahead_segments=settings.lookahead_segments,
             max_tokens=settings.max_tokens,
             idle_flush_s=settings.idle_flush_s or None,
+            generation_gate=GenerationGate(settings.yield_lead_s)
+            if settings.yield_lead_s
+            else None,
         )
 
     def synthesize(

@@ -27,6 +27,7 @@ from orpheus_service.engine.events import (
     WordTiming,
 )
 from orpheus_service.engine.frame_decoder import DecoderFactory
+from orpheus_service.engine.generation_gate import GenerationGate
 from orpheus_service.engine.prompt import build_prompt
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.token_source import TokenSource
@@ -50,6 +51,8 @@ class SynthesisOptions(Protocol):
     def max_decode_frames(self) -> int: ...
     @property
     def idle_flush_s(self) -> float | None: ...
+    @property
+    def generation_gate(self) -> GenerationGate | None: ...
 
 
 @dataclass(eq=False)
@@ -95,6 +98,19 @@ class Synthesis(AsyncClosing):
         self._segmenter = segmenter
         self._events = self._run()
         self._seconds_per_unit = DEFAULT_SECONDS_PER_UNIT
+        self._first_audio_at: float | None = None
+        self._requests = 0  # llama requests running (0 or 1)
+
+    @property
+    def generating(self) -> bool:
+        """Whether a llama request of this synthesis is running."""
+        return self._requests > 0
+
+    def ahead_s(self, now: float) -> float:
+        """Audio emitted minus the time since the first audio (0 before any)."""
+        if self._first_audio_at is None:
+            return 0.0
+        return self.stats.audio_s - (now - self._first_audio_at)
 
     def __aiter__(self) -> Self:
         return self
@@ -119,6 +135,9 @@ class Synthesis(AsyncClosing):
             async with contextlib.aclosing(segments):
                 async for text in segments:
                     await slots.acquire()
+                    gate = self.options.generation_gate
+                    if gate is not None and index > 0:
+                        self.stats.gate_wait_s += await gate.wait_turn(self)
                     job = _SegmentJob(index, text)
                     index += 1
                     jobs.put_nowait(job)
@@ -135,6 +154,7 @@ class Synthesis(AsyncClosing):
         prompt = build_prompt(job.text, self.voice)
         source = self.options.token_source
         stream = source(prompt) if self.sampling is None else source(prompt, sampling=self.sampling)
+        self._requests += 1
         try:
             async for token_id in stream:
                 frame = parser.feed_one(token_id)
@@ -147,6 +167,7 @@ class Synthesis(AsyncClosing):
             job.frames.put_nowait(_Failure(exc))
             return False
         finally:
+            self._requests -= 1
             await _close(stream)
         stats = parser.finish()
         limit = self.options.max_tokens
@@ -160,6 +181,9 @@ class Synthesis(AsyncClosing):
         started = time.perf_counter()
         jobs: asyncio.Queue[_SegmentJob | _InputDone | _Failure] = asyncio.Queue()
         slots = asyncio.Semaphore(self.options.lookahead_segments + 1)
+        gate = self.options.generation_gate
+        if gate is not None:
+            gate.join(self)
         producer = asyncio.create_task(self._produce(jobs, slots), name="orpheus-producer")
         try:
             while True:
@@ -173,6 +197,8 @@ class Synthesis(AsyncClosing):
                         yield event
                 slots.release()
         finally:
+            if gate is not None:
+                gate.leave(self)
             producer.cancel()
             await asyncio.wait([producer])
             if not producer.cancelled():
@@ -245,7 +271,8 @@ class Synthesis(AsyncClosing):
     ) -> AudioChunk:
         stats = self.stats
         if stats.time_to_first_audio_s is None:
-            stats.time_to_first_audio_s = time.perf_counter() - started
+            self._first_audio_at = time.perf_counter()
+            stats.time_to_first_audio_s = self._first_audio_at - started
         stats.audio_s += pcm.shape[0] / SAMPLE_RATE
         return AudioChunk(pcm, offset + produced / SAMPLE_RATE, job.index)
 

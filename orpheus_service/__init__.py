@@ -14,12 +14,12 @@ The folders follow the pipeline, text in, audio out:
 - `api/`: the FastAPI service. `app` (`create_app`) assembles it from `wiring` (the
   real dependencies), `context` (`ServiceDeps`, `ServiceContext`, `get_context`),
   `speech` (what the API needs of the engine), `sessions` (one synthesis on one of
-  `limiter`'s channels, per client too), `body_limit`, `errors` (failures as HTTP errors), `validation` (voice and
-  input checks), `auth`, `metrics`, `encoding` (PCM to WAV/MP3/...), `streaming`
-  (disconnect-aware HTTP stream), `text_feed` and `websocket` (what both sockets
-  share), and one module per protocol's routes: `routes_openai`, `routes_unmute`
-  (unmute's msgpack socket), `routes_pcm_socket` (the text-in, PCM-out socket),
-  `routes_ops` (/health, /metrics).
+  `limiter`'s channels, per client too), `body_limit` (HTTP body sizes), `errors`
+  (failures as HTTP errors), `validation` (voice and input checks), `auth`,
+  `metrics`, `encoding` (PCM to WAV/MP3/...), `streaming` (disconnect-aware HTTP
+  stream), `text_feed` and `websocket` (what both sockets share), and one module per
+  protocol's routes: `routes_openai`, `routes_unmute` (unmute's msgpack socket),
+  `routes_pcm_socket` (the text-in, PCM-out socket), `routes_ops` (/health, /metrics).
 - `settings` (`ORPHEUS_*` variables), `cli` (`unmute-tts serve`) and `closing`
   (`async with` for objects with `aclose()`).
 """

@@ -7,7 +7,9 @@ of them: a client sending thousands of one-word frames holds the event loop for 
 second. `PacedWebSocketsProtocol` (ORPHEUS_WS_IMPLEMENTATION=websockets-sansio-paced)
 is `websockets-sansio` fed at most FEED_BYTES per turn of the loop, reading paused
 while a backlog remains, and fed no more while the app has parsed messages still to
-take: how fast the app reads (routes_unmute paces it) is how fast frames are parsed.
+take: how fast the app reads (routes_unmute paces it) is how fast frames are parsed. A
+connection still open CLOSE_LINGER_S after its app returned (a peer that reads nothing
+keeps the close frame queued behind the audio) is cut.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ WS_MAX_SIZE = 16 * 1024 * 1024
 """Largest WebSocket message uvicorn accepts; the app's own limits are far smaller."""
 FEED_BYTES = 4096
 """Bytes PacedWebSocketsProtocol parses per turn of the event loop."""
+CLOSE_LINGER_S = 5.0
+"""How long PacedWebSocketsProtocol lets a connection whose app has returned flush what
+it still has to send (the close handshake included) before cutting it."""
 
 
 class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
@@ -70,6 +75,19 @@ class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
             if self.queue.empty() and not self._feeding:
                 self._schedule_feed()
         return message
+
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        """The app has returned: cut the connection if it is still open CLOSE_LINGER_S on.
+
+        uvicorn closes the transport, which waits until everything buffered is sent:
+        forever, with its memory, for a peer that reads nothing.
+        """
+        super().on_task_complete(task)
+        self.loop.call_later(CLOSE_LINGER_S, self._cut)
+
+    def _cut(self) -> None:
+        if not self.disconnected:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The peer is gone: what it sent and was not parsed yet can never be answered."""

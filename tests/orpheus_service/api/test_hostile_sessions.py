@@ -10,6 +10,8 @@ import httpx
 import pytest
 import websockets
 
+from orpheus_service import serving
+from orpheus_service.api import websocket
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 from tests.support.socket_checks import active_sessions, read_until_closed
 
@@ -150,6 +152,27 @@ async def test_a_socket_that_leaves_the_audio_unread_is_dropped_at_the_idle_limi
         await ws.send(pack({"type": "Text", "text": " word" * 5000}))
         await ws.send(pack({"type": "Eos"}))
         assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
+    finally:
+        ws.transport.abort()
+
+
+async def test_the_connection_of_a_socket_that_reads_nothing_is_cut_after_its_session(
+    flood: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serving, "CLOSE_LINGER_S", 0.2)
+    monkeypatch.setattr(websocket, "CLOSE_WAIT_S", 0.2)  # the error and close frames wait
+    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
+    try:
+        await ws.recv()  # Ready
+        await ws.send(pack({"type": "Text", "text": " word" * 5000}))
+        await ws.send(pack({"type": "Eos"}))
+        assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
+        connections = flood.server.server_state.connections
+        for _ in range(250):
+            if not connections:
+                break
+            await asyncio.sleep(0.02)
+        assert not connections  # the server's side is gone, its buffered audio with it
     finally:
         ws.transport.abort()
 

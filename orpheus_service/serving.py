@@ -9,12 +9,15 @@ is `websockets-sansio` fed at most FEED_BYTES per turn of the loop, reading paus
 while a backlog remains, and fed no more while the app has parsed messages still to
 take: how fast the app reads (routes_unmute paces it) is how fast frames are parsed. A
 connection still open CLOSE_LINGER_S after its app returned (a peer that reads nothing
-keeps the close frame queued behind the audio) is cut.
+keeps the close frame queued behind the audio) is cut, and the kernel buffers at most
+SEND_BUFFER_BYTES for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -26,6 +29,11 @@ WS_MAX_SIZE = 16 * 1024 * 1024
 """Largest WebSocket message uvicorn accepts; the app's own limits are far smaller."""
 FEED_BYTES = 4096
 """Bytes PacedWebSocketsProtocol parses per turn of the event loop."""
+SEND_BUFFER_BYTES = 128 * 1024
+"""The kernel's send buffer of a WebSocket connection (SO_SNDBUF; Linux doubles it):
+~2.7 s of float32 audio. Left to autotuning, loopback grows it to megabytes: a client
+that reads nothing would have ~40 s generated for it before a send ever blocks and
+ORPHEUS_SESSION_IDLE_TIMEOUT_S starts counting."""
 CLOSE_LINGER_S = 5.0
 """How long PacedWebSocketsProtocol lets a connection whose app has returned flush what
 it still has to send (the close handshake included) before cutting it."""
@@ -39,6 +47,14 @@ class PacedWebSocketsProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self._backlog = bytearray()
         self._feeding = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Bound the kernel's send buffer (SEND_BUFFER_BYTES), then as uvicorn does."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        super().connection_made(transport)  # pyright: ignore[reportArgumentType]
 
     def data_received(self, data: bytes) -> None:
         """Queue `data`; parse its first FEED_BYTES now unless the app is behind."""

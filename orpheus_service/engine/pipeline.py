@@ -16,6 +16,8 @@ Pipeline of one synthesis (`OrpheusEngine.synthesize`):
   has arrived since the last decode call (at most `max_decode_frames`). With a
   `GenerationGate`, a synthesis far ahead of its listener holds its next segment
   back while another one is close to running dry.
+- First audio: held back until `first_audio_min_s` of it is decoded (or the first
+  segment ends): the first chunk then outlasts the time the next one takes to come.
 - Decoding goes through a `FrameDecoder` (async), so the caller chooses where
   it runs: `ThreadedFrameDecoder` runs a synchronous decoder in a worker thread
   (the event loop never runs torch); a batching scheduler can be plugged in
@@ -67,6 +69,7 @@ class OrpheusEngine:
         max_decode_frames: int = 16,
         idle_flush_s: float | None = 0.2,
         generation_gate: GenerationGate | None = None,
+        first_audio_min_s: float = 0.0,
     ) -> None:
         if lookahead_segments < 0:
             raise ValueError("lookahead_segments must be >= 0")
@@ -82,6 +85,7 @@ class OrpheusEngine:
         self.max_decode_frames = max_decode_frames
         self.idle_flush_s = idle_flush_s
         self.generation_gate = generation_gate
+        self.first_audio_min_s = first_audio_min_s
 
     @classmethod
     def from_settings(
@@ -103,6 +107,7 @@ class OrpheusEngine:
             generation_gate=GenerationGate(settings.yield_lead_s)
             if settings.yield_lead_s
             else None,
+            first_audio_min_s=settings.first_audio_min_s,
         )
 
     def synthesize(

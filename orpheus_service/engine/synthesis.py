@@ -15,6 +15,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
+import numpy as np
+
 from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.events import (
     SAMPLE_RATE,
@@ -53,6 +55,8 @@ class SynthesisOptions(Protocol):
     def idle_flush_s(self) -> float | None: ...
     @property
     def generation_gate(self) -> GenerationGate | None: ...
+    @property
+    def first_audio_min_s(self) -> float: ...
 
 
 @dataclass(eq=False)
@@ -100,6 +104,7 @@ class Synthesis(AsyncClosing):
         self._seconds_per_unit = DEFAULT_SECONDS_PER_UNIT
         self._first_audio_at: float | None = None
         self._requests = 0  # llama requests running (0 or 1)
+        self._cushion = _FirstAudioCushion(round(options.first_audio_min_s * SAMPLE_RATE))
 
     @property
     def generating(self) -> bool:
@@ -227,10 +232,12 @@ class Synthesis(AsyncClosing):
                     item = job.frames.get_nowait()
                 pcm = await decoder.decode(batch) if batch else None
                 if pcm is not None and pcm.size:
+                    pcm = self._cushion.take(pcm)
+                if pcm is not None and pcm.size:
                     for event in self._audio(job, clock, pcm, offset, produced, started):
                         yield event
                     produced += pcm.shape[0]
-            tail = await decoder.flush()
+            tail = self._cushion.release(await decoder.flush())
             if end.stats.frames == 0:
                 raise NoAudioError(_no_audio_message(job, end.stats))
             tail_samples = 0 if tail is None else tail.shape[0]
@@ -275,6 +282,35 @@ class Synthesis(AsyncClosing):
             stats.time_to_first_audio_s = self._first_audio_at - started
         stats.audio_s += pcm.shape[0] / SAMPLE_RATE
         return AudioChunk(pcm, offset + produced / SAMPLE_RATE, job.index)
+
+
+class _FirstAudioCushion:
+    """Holds a synthesis's first audio back until `min_samples` of it are ready (or its
+    first segment ends), so that a listener who starts playing at the first chunk holds
+    more than the time the next chunk takes to come."""
+
+    def __init__(self, min_samples: int) -> None:
+        self.min_samples = min_samples
+        self._held: list[Pcm] = []
+        self._done = min_samples <= 0
+
+    def take(self, pcm: Pcm) -> Pcm | None:
+        """`pcm` to emit now (with what was held before it), or None while held."""
+        if self._done:
+            return pcm
+        self._held.append(pcm)
+        if sum(part.shape[0] for part in self._held) < self.min_samples:
+            return None
+        return self.release(None)
+
+    def release(self, pcm: Pcm | None) -> Pcm | None:
+        """Everything held, followed by `pcm`: the segment ended, nothing more to wait for."""
+        self._done = True
+        if not self._held:
+            return pcm
+        parts = [*self._held, *([pcm] if pcm is not None else [])]
+        self._held = []
+        return np.concatenate(parts)
 
 
 def _no_audio_message(job: _SegmentJob, stats: TokenStats) -> str:

@@ -177,6 +177,25 @@ async def test_the_connection_of_a_socket_that_reads_nothing_is_cut_after_its_se
         ws.transport.abort()
 
 
+async def test_a_socket_that_reads_nothing_has_seconds_of_audio_generated_not_minutes(
+    flood: ServerThread,
+) -> None:
+    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
+    try:
+        await ws.recv()  # Ready
+        await ws.send(pack({"type": "Text", "text": " word" * 5000}))
+        await ws.send(pack({"type": "Eos"}))
+        assert await settled(flood, timeout_s=10) == 0  # dropped at the idle limit
+    finally:
+        ws.transport.abort()
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(flood.http + "/metrics")).text
+    (line,) = [row for row in metrics.splitlines() if row.startswith("orpheus_audio_seconds_total")]
+    # What the kernels hold (SEND_BUFFER_BYTES doubled, the client's receive buffer)
+    # is ~5 s of float32 audio; left to autotuning, the send buffer alone held ~40 s.
+    assert float(line.split()[-1]) < 15.0
+
+
 async def test_an_http_client_that_leaves_the_audio_unread_is_dropped_at_the_idle_limit(
     flood: ServerThread,
 ) -> None:

@@ -1,0 +1,77 @@
+"""The first-audio cushion: a synthesis's first chunk carries `first_audio_min_s`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orpheus_service.engine.events import AudioChunk, EngineEvent, WordTiming
+from orpheus_service.engine.pipeline import OrpheusEngine
+from tests.orpheus_service.engine.test_pipeline import (
+    SAMPLES,
+    FakeDecoder,
+    FakeSource,
+    audio_of,
+    collect,
+)
+from tests.support.service_support import service_settings
+
+TEXT = "One two three four five six seven. Eight nine ten."
+
+
+async def speak(first_audio_min_s: float, text: str = TEXT) -> list[EngineEvent]:
+    """Frames come one at a time (a token per ms), as from a busy llama-server."""
+    source = FakeSource(token_delay_s=0.001)
+    engine = OrpheusEngine(source, FakeDecoder, first_audio_min_s=first_audio_min_s)
+    return await collect(engine.synthesize(text))
+
+
+def chunks(events: list[EngineEvent]) -> list[AudioChunk]:
+    return [event for event in events if isinstance(event, AudioChunk)]
+
+
+async def test_the_first_chunk_carries_at_least_the_cushion() -> None:
+    first = chunks(await speak(0.2))[0]
+    assert first.pcm.shape[0] >= 0.2 * 24000
+
+
+async def test_without_a_cushion_the_first_frame_goes_out_alone() -> None:
+    assert chunks(await speak(0.0))[0].pcm.shape[0] == SAMPLES
+
+
+async def test_the_cushion_changes_no_sample_of_the_audio() -> None:
+    np.testing.assert_array_equal(audio_of(await speak(0.2)), audio_of(await speak(0.0)))
+
+
+async def test_a_first_segment_shorter_than_the_cushion_goes_out_whole_at_its_end() -> None:
+    events = await speak(5.0, "One two. Three four five.")
+    first = chunks(events)[0]
+    assert first.segment == 0
+    assert first.pcm.shape[0] == 2 * SAMPLES
+
+
+async def test_each_word_still_comes_before_the_audio_that_ends_after_it() -> None:
+    audio_end = 0.0
+    pending: list[WordTiming] = []
+    for event in await speak(0.2):
+        if isinstance(event, WordTiming):
+            pending.append(event)
+        elif isinstance(event, AudioChunk):
+            audio_end = event.start_s + event.duration_s
+            assert all(word.stop_s <= audio_end + 1e-9 for word in pending)
+            pending = []
+    assert not pending
+
+
+def test_the_settings_set_the_cushion_and_the_gate() -> None:
+    settings = service_settings(first_audio_min_s=0.3, yield_lead_s=1.5)
+    engine = OrpheusEngine.from_settings(settings, FakeSource(), FakeDecoder)
+    assert engine.first_audio_min_s == 0.3
+    assert engine.generation_gate is not None
+    assert engine.generation_gate.ahead_s == 1.5
+
+
+def test_a_yield_lead_of_zero_leaves_the_gate_off() -> None:
+    engine = OrpheusEngine.from_settings(
+        service_settings(yield_lead_s=0), FakeSource(), FakeDecoder
+    )
+    assert engine.generation_gate is None

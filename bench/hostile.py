@@ -101,11 +101,12 @@ class Row:
     outcome: str
 
 
-async def normal_session(ws_url: str, stats: NormalStats) -> None:
-    """One normal session: text word by word, Eos, read all audio."""
+async def normal_session(ws_url: str, stats: NormalStats, source: str) -> None:
+    """One normal session from address `source`: text word by word, Eos, read all audio."""
     url = f"{ws_url}/api/tts_streaming?format=PcmMessagePack&voice=tara"
     try:
-        async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
+        connecting = websockets.connect(url, max_size=None, open_timeout=30, local_addr=(source, 0))
+        async with connecting as ws:
             first = unpack(await asyncio.wait_for(ws.recv(), 30))
             if first["type"] == "Error":
                 stats.refused += 1
@@ -141,12 +142,17 @@ async def normal_session(ws_url: str, stats: NormalStats) -> None:
         stats.failed += 1
 
 
-async def normal_load(ws_url: str, count: int, stop: asyncio.Event, stats: NormalStats) -> None:
-    async def loop() -> None:
-        while not stop.is_set():
-            await normal_session(ws_url, stats)
+def normal_source(index: int) -> str:
+    """The loopback address of normal client `index`: each one a client of its own."""
+    return f"127.0.1.{index + 1}"
 
-    await asyncio.gather(*(loop() for _ in range(count)))
+
+async def normal_load(ws_url: str, count: int, stop: asyncio.Event, stats: NormalStats) -> None:
+    async def loop(index: int) -> None:
+        while not stop.is_set():
+            await normal_session(ws_url, stats, normal_source(index))
+
+    await asyncio.gather(*(loop(index) for index in range(count)))
 
 
 async def health_poll(http: str, stop: asyncio.Event) -> float:
@@ -194,8 +200,9 @@ def count_errors(log_path: Path, offset: int) -> tuple[int, int]:
     return sum(1 for line in lines if line.startswith("ERROR")), len(data)
 
 
-def attack_in_process(name: str, target: Target) -> str:
+def attack_in_process(name: str, target: Target, nice: int) -> str:
     """Run one attack to its end in this (worker) process; what the attacker got."""
+    os.nice(max(0, nice - os.nice(0)))
     return asyncio.run(ATTACKS[name](target))
 
 
@@ -217,7 +224,7 @@ async def run_attack(
         outcome = "-"
         if attacker is not None:  # its own process: its CPU never delays the normal clients
             running = asyncio.get_running_loop().run_in_executor(
-                attacker, attack_in_process, name, target
+                attacker, attack_in_process, name, target, args.attacker_nice
             )
             outcome = await asyncio.wait_for(running, args.attack_timeout)
     except TimeoutError:
@@ -310,6 +317,8 @@ def start_child(
         str(args.idle_timeout),
         "--ws",
         args.ws,
+        "--per-client",
+        str(args.per_client),
     ]
     log = log_path.open("wb")
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
@@ -340,6 +349,18 @@ def main() -> int:
         choices=list(WS_IMPLEMENTATIONS),
         help="ORPHEUS_WS_IMPLEMENTATION (default: the service's default)",
     )
+    parser.add_argument(
+        "--per-client",
+        type=int,
+        default=1,
+        help="ORPHEUS_MAX_SESSIONS_PER_CLIENT (0: unset, one client may take every channel)",
+    )
+    parser.add_argument(
+        "--attacker-nice",
+        type=int,
+        default=0,
+        help="the attacker process's niceness (19: it gets only cores nobody else wants)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -368,7 +389,9 @@ def main() -> int:
         if not args.json:
             print(
                 f"normal sessions {args.normal}, max sessions {args.max_sessions}, "
-                f"idle timeout {args.idle_timeout} s, uvicorn ws {args.ws}, cpus {os.cpu_count()}"
+                f"idle timeout {args.idle_timeout} s, uvicorn ws {args.ws}, "
+                f"per client {args.per_client or 'unset'}, attacker nice {args.attacker_nice}, "
+                f"cpus {os.cpu_count()}"
             )
             print_header()
         rows = asyncio.run(run_all(target, args))
@@ -387,6 +410,8 @@ def main() -> int:
             "max_sessions": args.max_sessions,
             "idle_timeout_s": args.idle_timeout,
             "ws": args.ws,
+            "per_client": args.per_client,
+            "attacker_nice": args.attacker_nice,
             "goal_met": met,
             "rows": [asdict(row) for row in rows],
         }

@@ -20,6 +20,8 @@ UNMUTE_PATH = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 PCM_PATH = "/v1/audio/speech/stream/ws"
 MEGABYTE = 1_000_000
 SENTENCE = "This is one more sentence of a very long story. "
+WORD_FLOOD_S = 8.0
+"""How long the word flood goes on when the service does not stop it first."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,17 @@ class Target:
     log_path: Path
     max_sessions: int
     idle_timeout_s: float
+    source: str = "127.0.0.2"
+    """The attacker's own loopback address: to the service, one client of its own."""
+
+    def connect(self, path: str, **options: Any) -> Any:
+        """A WebSocket to `path` from the attacker's address."""
+        return websockets.connect(self.ws + path, local_addr=(self.source, 0), **options)
+
+    def http_client(self, timeout_s: float) -> httpx.AsyncClient:
+        """An HTTP client from the attacker's address."""
+        transport = httpx.AsyncHTTPTransport(local_address=self.source)
+        return httpx.AsyncClient(transport=transport, timeout=timeout_s)
 
 
 def pack(message: Any) -> bytes:
@@ -72,7 +85,7 @@ async def until_closed(ws: Any, timeout_s: float = 30.0) -> str:
 
 async def text_1mb_message(target: Target) -> str:
     """1 MB of text in one Text message, then Eos."""
-    async with websockets.connect(target.ws + UNMUTE_PATH, max_size=None) as ws:
+    async with target.connect(UNMUTE_PATH, max_size=None) as ws:
         await ws.recv()  # Ready
         text = (SENTENCE * (MEGABYTE // len(SENTENCE) + 1))[:MEGABYTE]
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -82,20 +95,23 @@ async def text_1mb_message(target: Target) -> str:
 
 
 async def text_1mb_words(target: Target) -> str:
-    """1 MB of text as one-word Text messages (until the service stops it), then Eos."""
-    async with websockets.connect(target.ws + UNMUTE_PATH, max_size=None) as ws:
+    """1 MB of text as one-word Text messages, as fast as the service takes them, for
+    up to WORD_FLOOD_S (until the service stops it), then Eos."""
+    async with target.connect(UNMUTE_PATH, max_size=None) as ws:
         await ws.recv()  # Ready
         frame = pack({"type": "Text", "text": " word"})
         sent = 0
+        began = time.perf_counter()
         with contextlib.suppress(websockets.ConnectionClosed):
-            while sent < MEGABYTE:
-                await ws.send(frame)
+            while sent < MEGABYTE and time.perf_counter() - began < WORD_FLOOD_S:
+                await ws.send(frame)  # waits while the service reads no more
                 sent += 5
-                if sent % 50_000 == 0:
+                if sent % 5_000 == 0:
                     await asyncio.sleep(0)  # let the reader see an early close
             await ws.send(pack({"type": "Eos"}))
-        outcome = await until_closed(ws)
-        return f"{sent // 1000} kB sent; {outcome}"
+        took = time.perf_counter() - began
+        outcome = await until_closed(ws, 10)
+        return f"{sent // 1000} kB sent in {took:.1f} s; {outcome}"
 
 
 async def request_100k(target: Target) -> str:
@@ -103,7 +119,7 @@ async def request_100k(target: Target) -> str:
     text = (SENTENCE * (100_000 // len(SENTENCE) + 1))[:100_000]
     began = time.perf_counter()
     async with (
-        httpx.AsyncClient(timeout=30) as client,
+        target.http_client(30) as client,
         client.stream(
             "POST", f"{target.http}/v1/audio/speech/stream", json={"input": text}
         ) as reply,
@@ -125,7 +141,7 @@ async def idle_sockets(target: Target) -> str:
     paths = [UNMUTE_PATH, PCM_PATH]
     with contextlib.suppress(Exception):
         for index in range(target.max_sessions):
-            sockets.append(await websockets.connect(target.ws + paths[index % 2], max_size=None))
+            sockets.append(await target.connect(paths[index % 2], max_size=None))
     began = time.perf_counter()
     outcomes = await asyncio.gather(
         *(until_closed(ws, target.idle_timeout_s + 15) for ws in sockets)
@@ -159,7 +175,7 @@ async def malformed_frames(target: Target) -> str:
     """Each bad frame on a fresh socket; the close codes the service answered with."""
     codes: Counter[str] = Counter()
     for path, frame in MALFORMED:
-        async with websockets.connect(target.ws + path, max_size=None) as ws:
+        async with target.connect(path, max_size=None) as ws:
             if path == UNMUTE_PATH:
                 await ws.recv()  # Ready
             with contextlib.suppress(websockets.ConnectionClosed):
@@ -174,14 +190,14 @@ async def _drop(target: Target, index: int) -> None:
     if kind == 3:
         with contextlib.suppress(httpx.HTTPError):
             async with (
-                httpx.AsyncClient(timeout=10) as client,
+                target.http_client(10) as client,
                 client.stream("POST", f"{target.http}/v1/audio/speech", json={"input": SENTENCE}),
             ):
                 pass  # headers in, body dropped
         return
     path = PCM_PATH if kind == 2 else UNMUTE_PATH
     with contextlib.suppress(Exception):
-        ws = await websockets.connect(target.ws + path, max_size=None, open_timeout=10)
+        ws = await target.connect(path, max_size=None, open_timeout=10)
         if kind == 1:
             await ws.recv()
             await ws.send(pack({"type": "Text", "text": SENTENCE}))

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import time
 from typing import Any
 
@@ -87,6 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
         snac_device="cpu",
         api_key=None,
         max_sessions=args.max_sessions,
+        max_sessions_per_client=args.per_client or None,
         session_idle_timeout_s=args.idle_timeout,
         ws_implementation=args.ws,
     )
@@ -109,6 +111,7 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
+    os.dup2(2, 1)  # the rest (uvicorn's access log) to the log: nobody reads the pipe
     await serving
     monitor.cancel()
 
@@ -119,6 +122,7 @@ def main() -> None:
     parser.add_argument("--snac-dir", required=True)
     parser.add_argument("--max-sessions", type=int, default=8)
     parser.add_argument("--idle-timeout", type=float, default=2.0)
+    parser.add_argument("--per-client", type=int, default=0, help="0: no per-client limit")
     parser.add_argument("--ws", required=True, choices=list(WS_IMPLEMENTATIONS))
     asyncio.run(serve(parser.parse_args()))
 

@@ -62,6 +62,7 @@ TTS_PIP_PACKAGES = (
     "httpx>=0.27",
     "av>=12",
     "pysbd>=0.3.4",
+    "aiolimiter>=1.1",
     "prometheus-client>=0.20",
     "websockets>=13",
     "msgpack>=1.0",

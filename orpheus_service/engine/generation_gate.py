@@ -8,8 +8,10 @@ than `ahead_s` of audio ahead of its listener and another synthesis is generatin
 less than `urgent_s` ahead (or no audio yet). With nobody urgent nobody waits, so a
 lone long text still runs at full speed; a segment already running is never stopped.
 
-"Ahead" is the audio a synthesis has handed out minus the time since its first audio:
-what its listener holds if playing started at the first chunk.
+"Ahead" is the audio a synthesis has generated (handed out or about to be) minus the
+time since its first audio went out: what its listener will hold if playing started at
+the first chunk. Counting what is generated, not only what is sent, lets the gate hold a
+second segment back while the first is still being decoded.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class GatedSynthesis(Protocol):
     """What the gate reads of a synthesis."""
 
     def ahead_s(self, now: float) -> float:
-        """Audio handed out minus the time since the first audio (0 before any)."""
+        """Audio generated minus the time since the first audio went out."""
         ...
 
     @property

@@ -20,6 +20,7 @@ import numpy as np
 from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.events import (
     SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
     AudioChunk,
     EngineEvent,
     EngineStats,
@@ -104,6 +105,7 @@ class Synthesis(AsyncClosing):
         self._seconds_per_unit = DEFAULT_SECONDS_PER_UNIT
         self._first_audio_at: float | None = None
         self._requests = 0  # llama requests running (0 or 1)
+        self._frames = 0  # frames generated, all segments
         self._cushion = _FirstAudioCushion(round(options.first_audio_min_s * SAMPLE_RATE))
 
     @property
@@ -112,10 +114,10 @@ class Synthesis(AsyncClosing):
         return self._requests > 0
 
     def ahead_s(self, now: float) -> float:
-        """Audio emitted minus the time since the first audio (0 before any)."""
-        if self._first_audio_at is None:
-            return 0.0
-        return self.stats.audio_s - (now - self._first_audio_at)
+        """Audio generated (frames in, decoded or not) minus the time since the first
+        audio went out (none yet: nothing has played)."""
+        played = 0.0 if self._first_audio_at is None else now - self._first_audio_at
+        return self._frames * SAMPLES_PER_FRAME / SAMPLE_RATE - played
 
     def __aiter__(self) -> Self:
         return self
@@ -165,6 +167,7 @@ class Synthesis(AsyncClosing):
                 frame = parser.feed_one(token_id)
                 if frame is not None:
                     job.frames.put_nowait(frame)
+                    self._frames += 1
                 if parser.ended:
                     break
         except Exception as exc:

@@ -300,6 +300,21 @@ def goal_met(rows: list[Row]) -> bool:
     )
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` on `cpus` (a process's affinity is per thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def layout_cpus(layout: str) -> tuple[set[int] | None, set[int] | None]:
+    """(the service's cores, llama-server's cores) of `layout`; None: unpinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if layout == "shared" or len(cpus) < 2:
+        return None, None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
 def start_child(
     args: argparse.Namespace, llama_url: str, snac_dir: Path, log_path: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -321,7 +336,14 @@ def start_child(
         str(args.per_client),
     ]
     log = log_path.open("wb")
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
+    service_cpus, _ = layout_cpus(args.layout)
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=ROOT,
+        preexec_fn=None if service_cpus is None else lambda: os.sched_setaffinity(0, service_cpus),
+    )
     assert child.stdout is not None
     line = child.stdout.readline().decode().strip()
     if not line.startswith("PORT "):
@@ -358,8 +380,15 @@ def main() -> int:
     parser.add_argument(
         "--attacker-nice",
         type=int,
-        default=0,
-        help="the attacker process's niceness (19: it gets only cores nobody else wants)",
+        default=19,
+        help="the attacker process's niceness (19, as if remote: it gets only idle cores)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=["split", "shared"],
+        default="split",
+        help="split (as deployed: llama-server on the last core, the service on the "
+        "others); shared: every process on every core",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -375,6 +404,9 @@ def main() -> int:
         llama = servers.get(
             ORPHEUS_USER_DEFINED, parallel=args.max_sessions, ctx_size=args.max_sessions * 2048
         )
+        _, llama_cpus = layout_cpus(args.layout)
+        if llama_cpus is not None and llama.process is not None:
+            pin(llama.process.pid, llama_cpus)
         snac_dir = save_random_snac(SMALL_SNAC_CONFIG, work / "snac")
         log_path = work / "service.log"
         child, port = start_child(args, llama.base_url, snac_dir, log_path)
@@ -386,12 +418,14 @@ def main() -> int:
             max_sessions=args.max_sessions,
             idle_timeout_s=args.idle_timeout,
         )
+        service_cpus, llama_cpus = layout_cpus(args.layout)
         if not args.json:
             print(
                 f"normal sessions {args.normal}, max sessions {args.max_sessions}, "
                 f"idle timeout {args.idle_timeout} s, uvicorn ws {args.ws}, "
                 f"per client {args.per_client or 'unset'}, attacker nice {args.attacker_nice}, "
-                f"cpus {os.cpu_count()}"
+                f"layout {args.layout} (service cpus {service_cpus or 'all'}, "
+                f"llama-server cpus {llama_cpus or 'all'}), cpus {os.cpu_count()}"
             )
             print_header()
         rows = asyncio.run(run_all(target, args))
@@ -412,6 +446,7 @@ def main() -> int:
             "ws": args.ws,
             "per_client": args.per_client,
             "attacker_nice": args.attacker_nice,
+            "layout": args.layout,
             "goal_met": met,
             "rows": [asdict(row) for row in rows],
         }

@@ -27,11 +27,17 @@ normal sessions ended and the service settled, ERROR lines in the service's log,
 and what the attacker got. Goal: loop stall <= 50 ms, nothing starved, nothing left.
 
 Setup: the service in a child process (uvicorn, the app, the real engine and
-batching scheduler, a small random-weight SNAC, torch 1 thread) against
-llama-server with the tiny orpheus-like GGUF of the tests (`-t 1`, one slot per
-session), all on this machine.
+batching scheduler, a small random-weight SNAC, torch 1 thread,
+ORPHEUS_MAX_SESSIONS_PER_CLIENT `--per-client`) against llama-server with the tiny
+orpheus-like GGUF of the tests (`-t 1`, one slot per session), all on this machine.
+Each normal client and the attacker connect from a loopback address of their own
+(127.0.1.N, 127.0.0.2): to the service, distinct clients. `--layout split` (the
+default) gives llama-server the last core and the service the others, as deployed
+(llama-server and the service run on machines of their own); `shared` lets every
+process use every core. The attacker runs at `--attacker-nice` (19: a remote client,
+whose own CPU is not the service's).
 
-    .venv/bin/python -m bench.hostile [--normal 4] [--max-sessions 8] [--ws wsproto] [--json]
+    .venv/bin/python -m bench.hostile [--normal 2] [--layout shared] [--attacker-nice 0] [--json]
 """
 
 from __future__ import annotations

@@ -91,8 +91,9 @@ async def send_within(send: Awaitable[Any], idle_timeout_s: float) -> None:
 
 def frame_limit(max_chars: int) -> int:
     """The largest frame (bytes or characters) that can hold `max_chars` characters of
-    text, however encoded (a JSON escape takes 6 per character)."""
-    return 6 * max_chars + 1024
+    text, however encoded (a character outside the BMP, JSON-escaped as a surrogate
+    pair, takes 12)."""
+    return 12 * max_chars + 1024
 
 
 def check_frame_size(message: Mapping[str, Any], max_frame: int | None) -> None:

@@ -172,6 +172,18 @@ async def test_one_text_message_over_the_limit_is_refused(small_limit: ServerThr
     assert await active_sessions(small_limit) == 0
 
 
+async def test_a_json_message_of_escaped_emoji_within_the_limit_is_spoken(
+    small_limit: ServerThread,
+) -> None:
+    text = "\\ud83d\\ude00" * 1000  # 1000 characters, 12,000 in the frame
+    async with websockets.connect(small_limit.ws + UNMUTE) as ws:
+        await ws.recv()  # Ready
+        await ws.send('{"type": "Text", "text": "' + text + '"}')
+        await ws.send(pack({"type": "Eos"}))
+        await read_until_closed(ws, CLOSE_WITHIN_S)
+    assert ws.close_code == 1000
+
+
 async def test_streamed_text_over_the_session_limit_is_refused(small_limit: ServerThread) -> None:
     async with websockets.connect(small_limit.ws + UNMUTE) as ws:
         await ws.recv()  # Ready

@@ -360,7 +360,12 @@ def start_child(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--normal", type=int, default=4, help="normal sessions streaming")
+    parser.add_argument(
+        "--normal",
+        type=int,
+        default=2,
+        help="normal sessions streaming (2: what one core of llama-server here serves with margin)",
+    )
     parser.add_argument("--max-sessions", type=int, default=8, help="ORPHEUS_MAX_SESSIONS")
     parser.add_argument("--idle-timeout", type=float, default=2.0, help="session idle limit (s)")
     parser.add_argument(

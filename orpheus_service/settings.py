@@ -92,14 +92,14 @@ class OrpheusSettings(BaseSettings):
     """
     lookahead_segments: int = Field(default=1, ge=0)
     """Segments generated ahead of the one being decoded (ORPHEUS_LOOKAHEAD_SEGMENTS)."""
-    first_audio_min_s: float = Field(default=0.15, ge=0.0)
+    first_audio_min_s: float = Field(default=0.1, ge=0.0)
     """Audio a synthesis holds back before its first chunk (ORPHEUS_FIRST_AUDIO_MIN_S).
 
     A listener who starts playing at the first chunk holds only that chunk while the
-    next one is generated: a lone SNAC frame (~60-85 ms) is less than the time the next
-    takes when the service is busy, and playback stutters. Waiting for 0.15 s of audio
-    (two frames) costs about one frame's generation time in time to first audio. 0
-    sends the first frame at once.
+    next one is generated. SNAC's first chunk is 58 ms, the next frame takes ~50 ms to
+    generate at 150 tokens/s: one hiccup and playback stutters. 0.1 s waits for one more
+    frame (143 ms in all), costing that frame's generation in time to first audio
+    (BENCHMARKS.md); 0 sends the first chunk at once.
     """
     yield_lead_s: float = Field(default=2.0, ge=0.0)
     """Lead at which a synthesis yields llama-server to others (ORPHEUS_YIELD_LEAD_S).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -143,17 +144,24 @@ def flood() -> Iterator[ServerThread]:
     srv.stop()
 
 
-async def test_a_socket_that_leaves_the_audio_unread_is_dropped_at_the_idle_limit(
-    flood: ServerThread,
-) -> None:
-    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
+@asynccontextmanager
+async def reading_nothing(server: ServerThread) -> AsyncIterator[None]:
+    """A socket that sends a long text and Eos, then reads none of its audio."""
+    ws = await websockets.connect(server.ws + UNMUTE, max_queue=1)
     try:
         await ws.recv()  # Ready
         await ws.send(pack({"type": "Text", "text": " word" * 5000}))
         await ws.send(pack({"type": "Eos"}))
-        assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
+        yield
     finally:
         ws.transport.abort()
+
+
+async def test_a_socket_that_leaves_the_audio_unread_is_dropped_at_the_idle_limit(
+    flood: ServerThread,
+) -> None:
+    async with reading_nothing(flood):
+        assert await settled(flood, timeout_s=10) == 0
 
 
 async def test_the_connection_of_a_socket_that_reads_nothing_is_cut_after_its_session(
@@ -161,33 +169,21 @@ async def test_the_connection_of_a_socket_that_reads_nothing_is_cut_after_its_se
 ) -> None:
     monkeypatch.setattr(serving, "CLOSE_LINGER_S", 0.2)
     monkeypatch.setattr(websocket, "CLOSE_WAIT_S", 0.2)  # the error and close frames wait
-    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
-    try:
-        await ws.recv()  # Ready
-        await ws.send(pack({"type": "Text", "text": " word" * 5000}))
-        await ws.send(pack({"type": "Eos"}))
-        assert await settled(flood, timeout_s=10) == 0  # while the client reads nothing
+    async with reading_nothing(flood):
+        assert await settled(flood, timeout_s=10) == 0
         connections = flood.server.server_state.connections
         for _ in range(250):
             if not connections:
                 break
             await asyncio.sleep(0.02)
         assert not connections  # the server's side is gone, its buffered audio with it
-    finally:
-        ws.transport.abort()
 
 
 async def test_a_socket_that_reads_nothing_has_seconds_of_audio_generated_not_minutes(
     flood: ServerThread,
 ) -> None:
-    ws = await websockets.connect(flood.ws + UNMUTE, max_queue=1)
-    try:
-        await ws.recv()  # Ready
-        await ws.send(pack({"type": "Text", "text": " word" * 5000}))
-        await ws.send(pack({"type": "Eos"}))
-        assert await settled(flood, timeout_s=10) == 0  # dropped at the idle limit
-    finally:
-        ws.transport.abort()
+    async with reading_nothing(flood):
+        assert await settled(flood, timeout_s=10) == 0
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(flood.http + "/metrics")).text
     (line,) = [row for row in metrics.splitlines() if row.startswith("orpheus_audio_seconds_total")]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from orpheus_service.engine.events import AudioChunk, EngineEvent, WordTiming
+from orpheus_service.engine.events import AudioChunk, EngineEvent
 from orpheus_service.engine.pipeline import OrpheusEngine
 from tests.orpheus_service.engine.test_pipeline import (
     SAMPLES,
     FakeDecoder,
     FakeSource,
+    assert_words_come_before_the_audio_that_ends_after_them,
     audio_of,
     collect,
 )
@@ -50,16 +51,7 @@ async def test_a_first_segment_shorter_than_the_cushion_goes_out_whole_at_its_en
 
 
 async def test_each_word_still_comes_before_the_audio_that_ends_after_it() -> None:
-    audio_end = 0.0
-    pending: list[WordTiming] = []
-    for event in await speak(0.2):
-        if isinstance(event, WordTiming):
-            pending.append(event)
-        elif isinstance(event, AudioChunk):
-            audio_end = event.start_s + event.duration_s
-            assert all(word.stop_s <= audio_end + 1e-9 for word in pending)
-            pending = []
-    assert not pending
+    assert_words_come_before_the_audio_that_ends_after_them(await speak(0.2))
 
 
 def test_the_settings_set_the_cushion_and_the_gate() -> None:

@@ -235,9 +235,8 @@ async def test_word_timings_are_monotonic_and_do_not_overlap() -> None:
         previous_stop = word.stop_s
 
 
-async def test_each_word_timing_comes_before_the_audio_that_ends_after_it() -> None:
-    text = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
-    events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(text))
+def assert_words_come_before_the_audio_that_ends_after_them(events: list[EngineEvent]) -> float:
+    """Every WordTiming ends within the audio of the next chunk; the audio's end (s)."""
     audio_end = 0.0
     pending: list[WordTiming] = []
     for event in events:
@@ -248,6 +247,13 @@ async def test_each_word_timing_comes_before_the_audio_that_ends_after_it() -> N
             assert all(w.stop_s <= audio_end + 1e-9 for w in pending)
             pending = []
     assert not pending
+    return audio_end
+
+
+async def test_each_word_timing_comes_before_the_audio_that_ends_after_it() -> None:
+    text = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
+    events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(text))
+    audio_end = assert_words_come_before_the_audio_that_ends_after_them(events)
     assert audio_end == pytest.approx(audio_of(events).shape[0] / 24000)
 
 

@@ -60,6 +60,12 @@ class ServiceMetrics:
             "Audio frames dropped because the model wrote out-of-range codes.",
             registry=r,
         )
+        self.yield_wait_seconds = Counter(
+            "orpheus_yield_wait_seconds",
+            "Seconds syntheses far ahead of their listeners held their next segment back for"
+            " sessions close to running dry (ORPHEUS_YIELD_LEAD_S).",
+            registry=r,
+        )
         self.cancelled_generations = Counter(
             "orpheus_cancelled_generations",
             "Syntheses stopped before their end (client gone or error).",

@@ -125,6 +125,7 @@ class Session:
         stats = self.synthesis.stats if self.synthesis is not None else None
         if stats is not None:
             metrics.dropped_frames.inc(stats.dropped_frames)
+            metrics.yield_wait_seconds.inc(stats.gate_wait_s)
         audio_s = self.audio_samples / SAMPLE_RATE
         metrics.audio_seconds.inc(audio_s)
         if outcome == "done" and audio_s > 0:

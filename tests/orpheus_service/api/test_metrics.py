@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -10,7 +11,12 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
-from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
+from tests.support.service_support import (
+    FakeEngine,
+    FakeSynthesis,
+    ServerThread,
+    start_fake_service,
+)
 
 KEY = "sk-metrics-key"
 SCRAPER = "sk-scraper-token"
@@ -103,5 +109,24 @@ def test_metrics_open_needs_no_key_while_the_api_still_does() -> None:
     try:
         assert httpx.get(f"{srv.http}/metrics").status_code == 200
         assert httpx.get(f"{srv.http}/v1/models").status_code == 401
+    finally:
+        srv.stop()
+
+
+class YieldingEngine(FakeEngine):
+    """Every synthesis reports it held its segments back for 0.25 s."""
+
+    def synthesize(self, *args: Any, **kwargs: Any) -> FakeSynthesis:
+        synthesis = super().synthesize(*args, **kwargs)
+        synthesis.stats.gate_wait_s = 0.25
+        return synthesis
+
+
+def test_time_held_back_for_others_is_counted() -> None:
+    srv = start_fake_service(YieldingEngine())
+    try:
+        reply = httpx.post(f"{srv.http}/v1/audio/speech", json={"input": "Hello there."})
+        assert reply.status_code == 200
+        assert samples(srv, "orpheus_yield_wait_seconds_total") == {(): 0.25}
     finally:
         srv.stop()

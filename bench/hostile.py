@@ -60,6 +60,7 @@ from typing import Any
 import httpx
 import websockets
 
+from bench.cpus import pin_process
 from bench.hostile_attacks import ATTACKS, Target
 from orpheus_service.serving import WS_IMPLEMENTATIONS
 from orpheus_service.settings import OrpheusSettings
@@ -306,13 +307,6 @@ def goal_met(rows: list[Row]) -> bool:
     )
 
 
-def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of process `pid` on `cpus` (a process's affinity is per thread)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(task.name), cpus)
-
-
 def layout_cpus(layout: str) -> tuple[set[int] | None, set[int] | None]:
     """(the service's cores, llama-server's cores) of `layout`; None: unpinned."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -417,7 +411,7 @@ def main() -> int:
         )
         _, llama_cpus = layout_cpus(args.layout)
         if llama_cpus is not None and llama.process is not None:
-            pin(llama.process.pid, llama_cpus)
+            pin_process(llama.process.pid, llama_cpus)
         snac_dir = save_random_snac(SMALL_SNAC_CONFIG, work / "snac")
         log_path = work / "service.log"
         child, port = start_child(args, llama.base_url, snac_dir, log_path)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -55,6 +54,7 @@ import httpx
 import torch
 import websockets
 
+from bench.cpus import pin_process
 from orpheus_service.api.app import create_app
 from orpheus_service.api.wiring import deps_factory
 from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, PromptPart
@@ -164,13 +164,6 @@ def plumbing(runs: dict[str, list[float]]) -> list[float]:
     """Per run: the overhead not explained by SNAC running slower inside the service."""
     triples = zip(runs["over"], runs["inside"], runs["decode"], strict=True)
     return [over - (inside - alone) for over, inside, alone in triples]
-
-
-def pin_process(pid: int, cpus: set[int]) -> None:
-    """Set the CPU affinity of every thread of `pid` (new threads inherit it)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
-            os.sched_setaffinity(int(task.name), cpus)
 
 
 def isolate(llama_pid: int, cpus: tuple[set[int], set[int]]) -> None:

@@ -13,136 +13,16 @@ import asyncio
 import bisect
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from typing import ClassVar, Final, Protocol
+from typing import ClassVar
 
 import numpy as np
-import soxr  # pyright: ignore[reportMissingTypeStubs]
 
 from backends.espeak.engine import DEFAULT_VOICE, EspeakEngine
 from backends.espeak.stream import SynthChunk
 from unmute.tts.base import BaseTextToSpeech, RetryPolicy
+from unmute.tts.phrasing import Phrase, Phrasing, phrases
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
-
-_SENTENCE_END: Final = frozenset(".!?…。！？")
-_CLAUSE_END: Final = frozenset(",;:—，、；：")
-_CLOSERS: Final = "\"')]}»”’"
-_ABBREVIATIONS: Final = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "prof", "e.g", "i.e"}
-)
-
-
-@dataclass(frozen=True)
-class Phrasing:
-    """When the words received so far are spoken as one phrase."""
-
-    idle_flush_s: float = 0.2
-    """Speak the pending words when no new word arrives for this long."""
-    clause_min_words: int = 4
-    """Speak at a comma, semicolon, colon... once the phrase has this many words."""
-    max_words: int = 30
-    """Speak a phrase that grew this long without punctuation."""
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """Words to synthesize together."""
-
-    words: tuple[str, ...]
-    end_pause: bool
-    """Whether it ends with punctuation, so espeak's pause after it is kept."""
-
-
-def _ending(word: str) -> str:
-    """'sentence', 'clause' or '' for a word's final punctuation."""
-    stripped = word.rstrip(_CLOSERS)
-    if not stripped:
-        return ""
-    last = stripped[-1]
-    if last in _SENTENCE_END:
-        core = stripped.rstrip("".join(_SENTENCE_END)).lower()
-        if last == "." and (core in _ABBREVIATIONS or (len(core) == 1 and core.isalpha())):
-            return ""
-        return "sentence"
-    if last in _CLAUSE_END:
-        return "clause"
-    return ""
-
-
-async def phrases(words: AsyncIterator[str], phrasing: Phrasing) -> AsyncGenerator[Phrase, None]:
-    """Group a stream of words (or multi-word texts) into phrases to synthesize."""
-    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
-
-    async def read() -> None:
-        try:
-            async for text in words:
-                queue.put_nowait(text)
-        except Exception as exc:
-            queue.put_nowait(exc)
-        else:
-            queue.put_nowait(None)
-
-    reader = asyncio.create_task(read(), name="espeak-text-reader")
-    pending: list[str] = []
-    try:
-        while True:
-            try:
-                async with asyncio.timeout(phrasing.idle_flush_s if pending else None):
-                    item = await queue.get()
-            except TimeoutError:
-                yield Phrase(tuple(pending), end_pause=False)
-                pending = []
-                continue
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            for word in item.split():
-                pending.append(word)
-                ending = _ending(word)
-                if (
-                    ending == "sentence"
-                    or (ending == "clause" and len(pending) >= phrasing.clause_min_words)
-                    or len(pending) >= phrasing.max_words
-                ):
-                    yield Phrase(tuple(pending), end_pause=bool(ending))
-                    pending = []
-        if pending:
-            yield Phrase(tuple(pending), end_pause=bool(_ending(pending[-1])))
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-
-
-class _Resampler(Protocol):
-    def resample_chunk(self, x: FloatArray, last: bool = False) -> FloatArray: ...
-
-
-class _Pending:
-    """Output audio not yet yielded, released in blocks of a fixed size."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._parts: list[FloatArray] = []
-        self.length = 0
-
-    def push(self, samples: FloatArray) -> None:
-        if len(samples):
-            self._parts.append(samples)
-            self.length += len(samples)
-
-    def take(self, limit: int | None) -> list[FloatArray]:
-        """Full blocks within the first `limit` samples; None: everything (last one short)."""
-        cut = self.length if limit is None else min(limit, self.length) // self.size * self.size
-        if cut <= 0:
-            return []
-        joined = np.concatenate(self._parts)
-        blocks = [joined[i : i + self.size] for i in range(0, cut, self.size)]
-        rest = joined[cut:]
-        self._parts = [rest] if len(rest) else []
-        self.length = len(rest)
-        return blocks
+from unmute.tts.resampling import ResampledBlocks
 
 
 class _PhraseWords:
@@ -259,25 +139,21 @@ class EspeakTextToSpeech(BaseTextToSpeech):
         engine = self._engine
         if engine is None:
             raise RuntimeError("espeak backend used before start_up()")
-        native_rate = engine.sample_rate
-        resampler: _Resampler = soxr.ResampleStream(
-            native_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"
-        )
-        pending = _Pending(self.chunk_samples)
-        words = _PhraseWords(phrase.words, self._samples_out, SAMPLE_RATE / native_rate)
+        pending = ResampledBlocks(engine.sample_rate, self.chunk_samples, extra="espeak")
+        words = _PhraseWords(phrase.words, self._samples_out, pending.ratio)
         async with engine.stream(
             " ".join(phrase.words), self._voice_name, end_pause=phrase.end_pause
         ) as stream:
             async for chunk in stream:
                 words.on_chunk(chunk)
                 pcm = chunk.samples.astype(np.float32) / np.float32(32768.0)
-                pending.push(resampler.resample_chunk(pcm))
+                pending.push(pcm)
                 for block in pending.take(words.frontier - self._samples_out):
                     for message in self._audio(block, words):
                         yield message
-        pending.push(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        pending.finish()
         words.complete(self._samples_out + pending.length)
-        for block in pending.take(None):
+        for block in pending.take():
             for message in self._audio(block, words):
                 yield message
         for message in words.ready(self._samples_out + 1):

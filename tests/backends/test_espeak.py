@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 import itertools
 import time
-from collections.abc import AsyncIterator
 from importlib.machinery import ModuleSpec
 
 import numpy as np
@@ -229,34 +228,3 @@ def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) ->
     assert "espeakng_loader" in reason
     assert backend.auto_select_reason() is None
     assert backend.voices() == []
-
-
-async def test_phrases_end_at_sentence_punctuation_but_not_abbreviations() -> None:
-    from backends.espeak.session import Phrasing, phrases
-
-    async def words() -> AsyncIterator[str]:
-        for word in ["Dr.", "Smith", "is", "here.", "Are", "you?", "Yes"]:
-            yield word
-
-    grouped = [p.words async for p in phrases(words(), Phrasing())]
-    assert grouped == [("Dr.", "Smith", "is", "here."), ("Are", "you?"), ("Yes",)]
-
-
-async def test_phrase_is_spoken_when_no_word_arrives_for_a_while() -> None:
-    from backends.espeak.session import Phrasing, phrases
-
-    gate = asyncio.Event()
-
-    async def words() -> AsyncIterator[str]:
-        yield "Hello"
-        yield "there"
-        await gate.wait()
-        yield "friend."
-
-    grouped = phrases(words(), Phrasing(idle_flush_s=0.05))
-    first = await asyncio.wait_for(anext(grouped), 1)
-    assert first.words == ("Hello", "there") and not first.end_pause
-    gate.set()
-    second = await asyncio.wait_for(anext(grouped), 1)
-    assert second.words == ("friend.",) and second.end_pause
-    await grouped.aclose()

@@ -19,7 +19,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
-from modal_services.llama_keys import LLAMA_API_KEY, LLAMA_NEXT_API_KEY, LLAMA_SEND_NEXT_KEY
+from modal_services.llama_keys import LLAMA_API_KEY
 from orpheus_service.llama.server import LlamaServerConfig, build_llama_server_command
 from unmute.tts.settings import settings_config
 
@@ -32,13 +32,6 @@ SECRET_API_KEY = "ORPHEUS_API_KEY"
 """Key clients of the TTS service must send."""
 SECRET_LLAMA_API_KEY = LLAMA_API_KEY
 """Key between the TTS service and llama-server (rotation: see modal_services.llama_keys)."""
-SECRET_KEYS = (
-    SECRET_LLAMA_ENDPOINT,
-    SECRET_API_KEY,
-    SECRET_LLAMA_API_KEY,
-    LLAMA_NEXT_API_KEY,
-    LLAMA_SEND_NEXT_KEY,
-)
 
 LLAMA_MODULE = "modal_services.orpheus_llama_modal"
 TTS_MODULE = "modal_services.orpheus_fastapi_modal"
@@ -274,11 +267,6 @@ def llama_concurrency(config: ModalDeployConfig) -> dict[str, int]:
 def llama_web_server_options(config: ModalDeployConfig) -> dict[str, Any]:
     """Arguments of the llama service's `@modal.web_server`."""
     return {"port": config.llama_port, "startup_timeout": config.llama_startup_timeout_s}
-
-
-def llama_volumes_spec(config: ModalDeployConfig) -> dict[str, str]:
-    """Mount path -> volume name of the llama service."""
-    return {config.models_dir: config.models_volume}
 
 
 def download_function_options(config: ModalDeployConfig) -> dict[str, Any]:

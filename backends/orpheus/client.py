@@ -18,14 +18,11 @@ from unmute.tts.base import RetryPolicy
 from unmute.tts.websocket_client import (
     ServiceAuthError,
     ServiceConfig,
-    ServiceError,
     UnmuteProtocolTextToSpeech,
 )
 
 OrpheusAuthError = ServiceAuthError
 """The service refused the credentials (HTTP 401/403)."""
-OrpheusServiceError = ServiceError
-"""The service reported an error, went silent, or the connection failed mid-stream."""
 
 
 def _auth_hint(settings: OrpheusClientSettings) -> str:

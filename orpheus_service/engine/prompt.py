@@ -58,18 +58,6 @@ ALL_VOICES: tuple[str, ...] = ENGLISH_VOICES + tuple(
     voice for voices in MULTILINGUAL_VOICES.values() for voice in voices
 )
 
-EMOTION_TAGS: tuple[str, ...] = (
-    "<laugh>",
-    "<chuckle>",
-    "<sigh>",
-    "<cough>",
-    "<sniffle>",
-    "<groan>",
-    "<yawn>",
-    "<gasp>",
-)
-"""Tags Orpheus renders as sounds; they are kept in the text as written."""
-
 PromptPart = int | str
 """One element of a mixed prompt: a token id or a string llama-server tokenizes."""
 

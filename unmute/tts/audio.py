@@ -28,13 +28,3 @@ def write_wav(
         out.setframerate(sample_rate)
         for chunk in chunks:
             out.writeframes(float_to_pcm16(chunk))
-
-
-def read_wav(path: str | Path) -> tuple[FloatArray, int]:
-    """Read a 16-bit mono WAV file as float32 samples and its sample rate."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-            raise ValueError(f"{path}: expected 16-bit mono WAV")
-        frames = wav.readframes(wav.getnframes())
-        rate = wav.getframerate()
-    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32767.0, rate

@@ -20,7 +20,6 @@ METRICS: Final = "unmute.metrics"
 EXCEPTIONS: Final = "unmute.exceptions"
 EVENTS: Final = "unmute.openai_realtime_api_events"
 VOICE_CLONING: Final = "unmute.tts.voice_cloning"
-CONSTANTS: Final = "unmute.kyutai_constants"
 
 
 @cache

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -23,6 +23,18 @@ def frame(value: int) -> Frame:
     return (value, 0, 0, 0, 0, 0, 0)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until `condition` holds (bounded, so a bug fails, not hangs)."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - the queue has no event to wait on
+            await asyncio.sleep(0)
+
+
+async def worker_entered(event: threading.Event) -> None:
+    """Wait until the decode worker has started its batch."""
+    assert await asyncio.to_thread(event.wait, 5), "the worker never started"
+
+
 class RecordingBackend:
     """Returns, per request, the first codes of its frames (and -1 for a flush)."""
 
@@ -31,6 +43,8 @@ class RecordingBackend:
         self.batches: list[list[int]] = []
         self.threads: set[str] = set()
         self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        """Set once the worker has started a batch."""
         self.fail = False
         self._ids = itertools.count()
 
@@ -39,6 +53,7 @@ class RecordingBackend:
 
     def run_batch(self, requests: Sequence[DecodeRequest[int]]) -> list[Pcm | None]:
         self.threads.add(threading.current_thread().name)
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(5)
         self.batches.append([r.stream for r in requests])
@@ -119,16 +134,17 @@ async def test_request_cancelled_while_queued_never_runs() -> None:
     scheduler = DecodeScheduler(backend, batching=False)
     first, second = scheduler.decoder_factory(), scheduler.decoder_factory()
     running = asyncio.ensure_future(first.decode([frame(1)]))
-    await asyncio.sleep(0.05)  # `first` is now blocked in the worker
+    await worker_entered(backend.entered)  # `first` is now blocked in the worker
     queued = asyncio.ensure_future(second.decode([frame(2)]))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.pending == 1)
     queued.cancel()
     await asyncio.gather(queued, return_exceptions=True)
     backend.gate.set()
     await running
-    await asyncio.sleep(0.05)
+    # one more decode goes through the same queue, after the cancelled one would have
+    assert await scheduler.decoder_factory().decode([frame(3)]) is not None
     await scheduler.aclose()
-    assert backend.batches == [[0]]
+    assert backend.batches == [[0], [2]]
     assert scheduler.pending == 0
 
 
@@ -250,22 +266,29 @@ class Unprintable:
 
 
 class UnprintableBackend:
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
     def new_stream(self) -> Unprintable:
         return Unprintable()
 
     def run_batch(self, requests: Sequence[DecodeRequest[Unprintable]]) -> list[Pcm | None]:
-        time.sleep(0.1)
+        self.entered.set()
+        self.release.wait(5)
         return [np.zeros(1, dtype=np.float32) for _ in requests]
 
 
 async def test_caller_cancelled_during_its_decode_leaves_the_scheduler_serving() -> None:
-    scheduler = DecodeScheduler(UnprintableBackend())
+    backend = UnprintableBackend()
+    scheduler = DecodeScheduler(backend)
     decoder = scheduler.decoder_factory()
     running = asyncio.ensure_future(decoder.decode([frame(1)]))
-    await asyncio.sleep(0.03)  # now inside run_batch, in the worker
+    await worker_entered(backend.entered)  # now inside run_batch, in the worker
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+    backend.release.set()
     pcm = await scheduler.decoder_factory().decode([frame(2)])
     await scheduler.aclose()
     assert pcm is not None
@@ -278,11 +301,11 @@ async def test_stream_waiting_for_first_audio_goes_before_one_already_playing() 
     blocker, playing, fresh = (scheduler.decoder_factory() for _ in range(3))
     playing.produced(10.0, time.perf_counter())  # 10 s of audio ahead of the listener
     running = asyncio.ensure_future(blocker.decode([frame(0)]))
-    await asyncio.sleep(0.05)  # the worker is busy with `blocker`
+    await worker_entered(backend.entered)  # the worker is busy with `blocker`
     later = asyncio.ensure_future(playing.decode([frame(1)]))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.pending == 1)
     first = asyncio.ensure_future(fresh.decode([frame(2)]))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.pending == 2)
     backend.gate.set()
     await asyncio.gather(running, later, first)
     await scheduler.aclose()
@@ -296,11 +319,11 @@ async def test_stream_behind_real_time_goes_before_a_new_one() -> None:
     blocker, behind, fresh = (scheduler.decoder_factory() for _ in range(3))
     behind.produced(0.5, time.perf_counter() - 5.0)  # its listener ran dry 4.5 s ago
     running = asyncio.ensure_future(blocker.decode([frame(0)]))
-    await asyncio.sleep(0.05)
+    await worker_entered(backend.entered)
     new = asyncio.ensure_future(fresh.decode([frame(2)]))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.pending == 1)
     late = asyncio.ensure_future(behind.decode([frame(1)]))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.pending == 2)
     backend.gate.set()
     await asyncio.gather(running, new, late)
     await scheduler.aclose()

@@ -1,4 +1,4 @@
-"""The `unmute-tts` command: say, voices, backends, record (and service commands)."""
+"""The `unmute-tts` command: say, voices, backends (record, serve, deploy: entry points)."""
 
 from __future__ import annotations
 
@@ -272,17 +272,6 @@ def _backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _record(args: argparse.Namespace) -> int:
-    from backends.fixture.recorder import record_fixtures
-
-    texts = [read_text(text, None) for text in args.texts]
-    path = check_output_path(args.output)
-    choose_backend(args.backend, load_settings(TTSSettings))
-    record_fixtures(args.backend, texts, path, voice=args.voice)
-    print(f"recorded {len(texts)} session(s) from {args.backend} into {path}")
-    return EXIT_OK
-
-
 def _version() -> str:
     try:
         return version("unmute-tts")
@@ -338,20 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     backends.add_argument("--json", action="store_true")
     backends.set_defaults(func=_backends)
 
-    record = sub.add_parser("record", help="record sessions of a backend into a fixture file")
-    record.add_argument("texts", nargs="+")
-    record.add_argument("--backend", required=True)
-    record.add_argument("--voice")
-    record.add_argument("-o", "--output", required=True, help="fixture file (.msgpack)")
-    record.set_defaults(func=_record)
-
     for register in _service_commands():
         register(sub)
     return parser
 
 
 COMMANDS_ENTRY_POINT_GROUP = "unmute.tts_commands"
-"""Entry points adding subcommands (`serve`, `deploy`): each a `register(subparsers)`."""
+"""Entry points adding subcommands (`record`, `serve`, `deploy`): each a
+`register(subparsers)`."""
 
 
 def _service_commands() -> list[Callable[[Any], None]]:

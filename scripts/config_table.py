@@ -25,13 +25,24 @@ SECTIONS: list[tuple[str, str]] = [
     ("`fixture` backend", "backends.fixture.replay:FixtureSettings"),
     ("`kyutai` backend", "backends.kyutai.settings:KyutaiClientSettings"),
     ("`orpheus` backend", "backends.orpheus.settings:OrpheusClientSettings"),
+    ("`openai` backend", "backends.openai_compat.settings:OpenAITTSSettings"),
     ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),
     ("Modal deployment (`unmute-tts deploy`)", "modal_services.config:ModalDeployConfig"),
 ]
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
-    """Field name -> the docstring written under it in the class body."""
+    """Field name -> the docstring written under it in the class body, or in the body of
+    the nearest base class that declares it."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if issubclass(klass, BaseSettings) and klass is not BaseSettings:
+            docs.update(own_attribute_docs(klass))
+    return docs
+
+
+def own_attribute_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring written under it in `cls`'s own body."""
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
@@ -75,7 +86,8 @@ def table() -> str:
         cls = getattr(importlib.import_module(module), name)
         docs = attribute_docs(cls)
         lines += [f"**{title}**", "", "| variable | default | meaning |", "|---|---|---|"]
-        for field in cls.model_fields:
+        own = [name for name in cls.model_fields if name in vars(cls).get("__annotations__", {})]
+        for field in [*own, *(name for name in cls.model_fields if name not in own)]:
             env = variable(cls, field)
             meaning = docs.get(field, "").replace(f" ({env})", "").replace(f"({env}, ", "(")
             meaning = meaning.replace("|", "\\|")

@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.support.service_fixtures",
     "tests.support.orpheus_fixtures",
     "tests.support.kyutai_fixtures",
+    "tests.support.openai_fixtures",
 ]
 
 _LLAMA_FIXTURE_PREFIXES = ("llama_",)

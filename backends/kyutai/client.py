@@ -57,7 +57,7 @@ class KyutaiTextToSpeech(UnmuteProtocolTextToSpeech):
             shown_url=settings.websocket_url(url),
             url_setting=env_var("url"),
             headers=settings.headers(),
-            secrets=[settings.api_key.get_secret_value()],
+            secrets=settings.secrets(),
             connect_timeout_s=settings.ws_connect_timeout_s,
             connect_timeout_setting=env_var("ws_connect_timeout_s"),
             stall_timeout_s=settings.stall_timeout_s,

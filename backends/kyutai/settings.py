@@ -12,12 +12,11 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
 
-from unmute.tts.base import RetryPolicy
-from unmute.tts.settings import TTSSettings, load_settings, settings_config
+from unmute.tts.service_settings import WS_SCHEMES, ServiceClientSettings
 from unmute.tts.settings import env_var as settings_env_var
-from unmute.tts.websocket_client import STREAMING_PATH, WS_SCHEMES, check_service_url
+from unmute.tts.settings import settings_config
+from unmute.tts.websocket_client import STREAMING_PATH
 
 ENV_PREFIX: Final = "KYUTAI_TTS_"
 DEFAULT_URL: Final = "ws://localhost:8089"
@@ -28,35 +27,29 @@ CUSTOM_VOICE_PREFIX: Final = "custom:"
 """Voices cloned by unmute: sent as a Voice message of embeddings, not in the query."""
 
 
-class KyutaiClientSettings(BaseSettings):
+class KyutaiClientSettings(ServiceClientSettings):
     """Where Kyutai's TTS server is, its key, the query unmute sends, and timeouts."""
 
     model_config = settings_config(ENV_PREFIX, env_ignore_empty=True)
+    url_example = "ws://localhost:8089 (Kyutai's TTS server)"
+    credentials_hint = "set KYUTAI_TTS_API_KEY instead"
 
     url: str | None = None
     """The server (KYUTAI_TTS_URL), ws/wss/http/https; unset: `ws://localhost:8089` as
     in unmute. Inside unmute, discovery's instance URL is used instead."""
-    api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
+    api_key: SecretStr | None = SecretStr(DEFAULT_API_KEY)
     """Sent as the `kyutai-api-key` header (KYUTAI_TTS_API_KEY); unmute's is `public_token`."""
     voice: str | None = None
     """Voice when the caller names none (KYUTAI_TTS_VOICE); unset: the server's default."""
     cfg_alpha: float | None = Field(default=1.5, gt=0.0)
     """Classifier-free guidance sent in the query (KYUTAI_TTS_CFG_ALPHA); unmute sends 1.5."""
-    startup_budget_s: float | None = Field(default=None, gt=0.0)
-    """Time start_up may take, retries included (KYUTAI_TTS_STARTUP_BUDGET_S); unset:
-    UNMUTE_TTS_STARTUP_TIMEOUT_S."""
     ws_connect_timeout_s: float = Field(default=10.0, gt=0.0)
     """One attempt's limit to connect and get Ready (KYUTAI_TTS_WS_CONNECT_TIMEOUT_S)."""
-    stall_timeout_s: float = Field(default=10.0, gt=0.0)
-    """Longest silence of the server once all text is sent and audio is still owed
-    (KYUTAI_TTS_STALL_TIMEOUT_S); the stream then ends with an Error."""
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        return check_url(value.strip())
+        return cls.checked_url(value)
 
     def base_url(self, instance: str | None = None) -> str:
         """The server's ws(s):// URL: `instance` if given, else KYUTAI_TTS_URL or the default."""
@@ -81,24 +74,18 @@ class KyutaiClientSettings(BaseSettings):
         return urlunsplit((WS_SCHEMES[parts.scheme.lower()], parts.netloc, path, "", ""))
 
     def headers(self) -> dict[str, str]:
-        """The `kyutai-api-key` header. Never log this."""
+        """The `kyutai-api-key` header (none when the key is unset). Never log this."""
+        if self.api_key is None:
+            return {}
         return {"kyutai-api-key": self.api_key.get_secret_value()}
-
-    def retry_policy(self) -> RetryPolicy:
-        """The start-up retry policy (budget from UNMUTE_TTS_STARTUP_TIMEOUT_S if unset)."""
-        budget = self.startup_budget_s
-        if budget is None:
-            budget = load_settings(TTSSettings).tts_startup_timeout_s
-        return RetryPolicy(budget_s=budget)
 
 
 def check_url(value: str) -> str:
     """`value` if it is a ws/wss/http/https URL with a host and no credentials or query."""
-    return check_service_url(
-        value,
-        example="ws://localhost:8089 (Kyutai's TTS server)",
-        credentials_hint=f"set {env_var('api_key')} instead",
-    )
+    checked = KyutaiClientSettings.checked_url(value)
+    if checked is None:
+        raise ValueError("must not be empty")
+    return checked
 
 
 env_var = functools.partial(settings_env_var, KyutaiClientSettings)
@@ -108,4 +95,4 @@ env_var = functools.partial(settings_env_var, KyutaiClientSettings)
 def load_client_settings(**overrides: Any) -> KyutaiClientSettings:
     """Read the settings from the environment; SettingsError names a bad variable and
     never quotes the key or a password inside the URL."""
-    return load_settings(KyutaiClientSettings, secret=("api_key",), **overrides)
+    return KyutaiClientSettings.load(**overrides)

@@ -16,12 +16,11 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
 
-from unmute.tts.base import RetryPolicy
-from unmute.tts.settings import SettingsError, TTSSettings, load_settings, redact, settings_config
+from unmute.tts.service_settings import WS_SCHEMES, ServiceClientSettings
+from unmute.tts.settings import SettingsError, redact, settings_config
 from unmute.tts.settings import env_var as settings_env_var
-from unmute.tts.websocket_client import STREAMING_PATH, WS_SCHEMES, check_service_url
+from unmute.tts.websocket_client import STREAMING_PATH
 
 __all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
 
@@ -31,10 +30,13 @@ HEALTH_PATH: Final = "/health"
 _HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
-class OrpheusClientSettings(BaseSettings):
+class OrpheusClientSettings(ServiceClientSettings):
     """Where the Orpheus service is, how to authenticate, sample and retry."""
 
     model_config = settings_config(ENV_PREFIX, env_ignore_empty=True)
+    url_example = "http://127.0.0.1:8000 (the Orpheus service)"
+    credentials_hint = "set ORPHEUS_API_KEY or ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET instead"
+    secret_fields = ("api_key", "modal_key", "modal_secret")
 
     fastapi_url: str | None = None
     """The service (ORPHEUS_FASTAPI_URL): http, https, ws or wss; a base URL such as
@@ -54,34 +56,16 @@ class OrpheusClientSettings(BaseSettings):
     """Modal proxy-auth token id (ORPHEUS_MODAL_KEY), sent as the `Modal-Key` header."""
     modal_secret: SecretStr | None = None
     """Modal proxy-auth token secret (ORPHEUS_MODAL_SECRET), sent as `Modal-Secret`."""
-    startup_budget_s: float | None = Field(default=None, gt=0.0)
-    """Time start_up may take, retries included (ORPHEUS_STARTUP_BUDGET_S); unset:
-    UNMUTE_TTS_STARTUP_TIMEOUT_S. A Modal cold start needs tens of seconds."""
-    retry_initial_backoff_s: float = Field(default=0.1, gt=0.0)
-    """First wait between start-up attempts (ORPHEUS_RETRY_INITIAL_BACKOFF_S); doubles."""
-    retry_max_backoff_s: float = Field(default=2.0, gt=0.0)
-    """Longest wait between start-up attempts (ORPHEUS_RETRY_MAX_BACKOFF_S)."""
     ws_connect_timeout_s: float = Field(default=10.0, gt=0.0)
     """One attempt's limit to connect and get Ready (ORPHEUS_WS_CONNECT_TIMEOUT_S);
     a timed-out attempt is retried while the budget lasts."""
-    stall_timeout_s: float = Field(default=10.0, gt=0.0)
-    """Longest silence of the service once all text is sent and audio is still owed
-    (ORPHEUS_STALL_TIMEOUT_S); the stream then ends with an Error."""
     prewarm_timeout_s: float = Field(default=120.0, gt=0.0)
     """How long `prewarm` polls GET /health for (ORPHEUS_PREWARM_TIMEOUT_S)."""
 
     @field_validator("fastapi_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        return check_service_url(
-            value.strip(),
-            example="http://127.0.0.1:8000 (the Orpheus service)",
-            credentials_hint=(
-                "set ORPHEUS_API_KEY or ORPHEUS_MODAL_KEY/ORPHEUS_MODAL_SECRET instead"
-            ),
-        )
+        return cls.checked_url(value)
 
     # -- derived values --------------------------------------------------------------
 
@@ -130,22 +114,6 @@ class OrpheusClientSettings(BaseSettings):
             headers["Modal-Secret"] = self.modal_secret.get_secret_value()
         return headers
 
-    def secrets(self) -> list[str]:
-        """The secret values that are set (for redaction)."""
-        fields = (self.api_key, self.modal_key, self.modal_secret)
-        return [s.get_secret_value() for s in fields if s is not None and s.get_secret_value()]
-
-    def retry_policy(self) -> RetryPolicy:
-        """The start-up retry policy (budget from UNMUTE_TTS_STARTUP_TIMEOUT_S if unset)."""
-        budget = self.startup_budget_s
-        if budget is None:
-            budget = load_settings(TTSSettings).tts_startup_timeout_s
-        return RetryPolicy(
-            budget_s=budget,
-            initial_backoff_s=self.retry_initial_backoff_s,
-            max_backoff_s=max(self.retry_max_backoff_s, self.retry_initial_backoff_s),
-        )
-
     def check(self) -> None:
         """Raise SettingsError when the service cannot be used with these settings."""
         if self.fastapi_url is None:
@@ -170,5 +138,4 @@ def load_client_settings(**overrides: Any) -> OrpheusClientSettings:
     Like `unmute.tts.settings.load_settings`, but the value quoted in the message never
     shows a secret (a password inside the URL is masked).
     """
-    secrets = ("api_key", "modal_key", "modal_secret")
-    return load_settings(OrpheusClientSettings, secret=secrets, **overrides)
+    return OrpheusClientSettings.load(**overrides)

@@ -13,7 +13,11 @@ import pytest
 from unmute.tts import registry
 from unmute.tts.conformance import CHECKS, Check, check_id
 
-BACKEND_ENVIRONMENTS = {"orpheus": "orpheus_service_env", "kyutai": "kyutai_server_env"}
+BACKEND_ENVIRONMENTS = {
+    "orpheus": "orpheus_service_env",
+    "kyutai": "kyutai_server_env",
+    "openai": "openai_server_env",
+}
 
 
 def _backend_names() -> list[str]:

@@ -36,7 +36,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
@@ -59,25 +58,6 @@ from unmute.tts.protocol import (
     encode_frame,
 )
 from unmute.tts.settings import redact
-
-WS_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
-"""URL schemes a service URL may have, and the WebSocket scheme each stands for."""
-
-
-def check_service_url(value: str, *, example: str, credentials_hint: str) -> str:
-    """`value` if it is an http(s) or ws(s) URL with a host, no credentials and no query.
-
-    The ValueError names what is wrong: `example` is a URL of the right kind,
-    `credentials_hint` says where credentials go instead."""
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in WS_SCHEMES or not parts.hostname:
-        raise ValueError(f"must be an http://, https://, ws:// or wss:// URL such as {example}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"must not hold credentials; {credentials_hint}")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    return value
-
 
 logger = logging.getLogger(__name__)
 

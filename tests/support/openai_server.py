@@ -62,6 +62,9 @@ class OpenAISpeechServer:
     drop_after_s: float | None = None
     """Cut the connection after this much audio."""
     voices_answer: Any = None
+    max_concurrent: int = 0
+    """The most answers that were being sent at once."""
+    _active: int = 0
     requests: list[Recorded] = field(default_factory=lambda: list[Recorded]())
     _thread: ServerThread | None = None
 
@@ -128,12 +131,17 @@ class OpenAISpeechServer:
 
     def _stream(self, head: bytes, pcm: Any, sse: bool, media: str) -> Response:
         async def chunks() -> AsyncIterator[bytes]:
-            if head:
-                yield _sse_delta(head) if sse else head
-            async for chunk in self._paced(pcm):
-                yield _sse_delta(chunk) if sse else chunk
-            if sse:
-                yield b'data: {"type":"speech.audio.done"}\n\n'
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+            try:
+                if head:
+                    yield _sse_delta(head) if sse else head
+                async for chunk in self._paced(pcm):
+                    yield _sse_delta(chunk) if sse else chunk
+                if sse:
+                    yield b'data: {"type":"speech.audio.done"}\n\n'
+            finally:
+                self._active -= 1
 
         return StreamingResponse(chunks(), media_type="text/event-stream" if sse else media)
 

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import struct
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,11 @@ class OpenAISpeechServer:
     """Stop sending (but keep the connection open) after this much audio."""
     drop_after_s: float | None = None
     """Cut the connection after this much audio."""
+    latency_s: float = 0.0
+    """Wait this long before the first byte of each answer."""
     voices_answer: Any = None
+    first_byte_at: list[float] = field(default_factory=lambda: list[float]())
+    """`time.perf_counter()` when each answer's first byte was handed to uvicorn."""
     max_concurrent: int = 0
     """The most answers that were being sent at once."""
     _active: int = 0
@@ -134,9 +139,17 @@ class OpenAISpeechServer:
             self._active += 1
             self.max_concurrent = max(self.max_concurrent, self._active)
             try:
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+                first = True
                 if head:
+                    self.first_byte_at.append(time.perf_counter())
+                    first = False
                     yield _sse_delta(head) if sse else head
                 async for chunk in self._paced(pcm):
+                    if first:
+                        self.first_byte_at.append(time.perf_counter())
+                        first = False
                     yield _sse_delta(chunk) if sse else chunk
                 if sse:
                     yield b'data: {"type":"speech.audio.done"}\n\n'
@@ -148,6 +161,8 @@ class OpenAISpeechServer:
     async def _captioned(self, words: list[str], pcm: Any) -> AsyncIterator[bytes]:
         per_word = round(WORD_S * self.rate)
         for index, word in enumerate(words):
+            if index == 0:
+                self.first_byte_at.append(time.perf_counter())
             audio = pcm[index * per_word : (index + 1) * per_word].tobytes()
             stamp = {"word": word, "start_time": index * WORD_S, "end_time": (index + 1) * WORD_S}
             line = {"audio": base64.b64encode(audio).decode(), "audio_format": "pcm"}

@@ -74,10 +74,10 @@ async def _httpx_first_chunk(server: OpenAISpeechServer, text: str) -> float:
     """ms from the server's first audio byte to a bare httpx client's first chunk."""
     body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm"}
     server.first_byte_at.clear()
-    async with httpx.AsyncClient() as client:
-        async with client.stream("POST", f"{server.url}/audio/speech", json=body) as response:
-            async for _ in response.aiter_bytes():
-                return (time.perf_counter() - server.first_byte_at[0]) * 1000
+    url = f"{server.url}/audio/speech"
+    async with httpx.AsyncClient() as client, client.stream("POST", url, json=body) as response:
+        async for _ in response.aiter_bytes():
+            return (time.perf_counter() - server.first_byte_at[0]) * 1000
     raise RuntimeError("no audio")
 
 
@@ -98,30 +98,31 @@ async def first_audio_rows(runs: int, rate: float) -> list[dict[str, Any]]:
     return rows
 
 
+async def _chunk_seconds(rate: int, chunks: int) -> float:
+    """Wall time to turn `chunks` 80 ms packets of 16-bit audio at `rate` into messages."""
+    step = rate * 80 // 1000
+    data = (np.random.default_rng(0).standard_normal(step * chunks) * 3000).astype("<i2")
+    raw = data.tobytes()
+    decoder = PcmDecoder(rate)
+    blocks = ResampledBlocks(rate, CHUNK_SAMPLES, extra="openai")
+    timer = create_word_timer(lookahead_s=WORD_LOOKAHEAD_S)
+    timer.begin_piece(["word"] * (chunks // 4))
+    hold = HeldAudio(0)
+    begin = time.perf_counter()
+    for index in range(chunks):
+        for piece in await decoder.feed(raw[index * step * 2 : (index + 1) * step * 2]):
+            blocks.push(piece.pcm)
+        for block in blocks.take():
+            hold.add_block(block)
+            timer.push_audio(block)
+        hold.release(hold.pushed_s - WORD_LOOKAHEAD_S)
+    return time.perf_counter() - begin
+
+
 def chunk_cost_rows(chunks: int = 2000) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for rate in (24000, 22050):
-        step = rate * 80 // 1000
-        data = (np.random.default_rng(0).standard_normal(step * chunks) * 3000).astype("<i2")
-        raw = data.tobytes()
-        decoder = PcmDecoder(rate)
-        blocks = ResampledBlocks(rate, CHUNK_SAMPLES, extra="openai")
-        timer = create_word_timer(lookahead_s=WORD_LOOKAHEAD_S)
-        timer.begin_piece(["word"] * (chunks // 4))
-        hold = HeldAudio(0)
-
-        async def run() -> float:
-            begin = time.perf_counter()
-            for index in range(chunks):
-                for piece in await decoder.feed(raw[index * step * 2 : (index + 1) * step * 2]):
-                    blocks.push(piece.pcm)
-                for block in blocks.take():
-                    hold.add_block(block)
-                    timer.push_audio(block)
-                hold.release(hold.pushed_s - WORD_LOOKAHEAD_S)
-            return time.perf_counter() - begin
-
-        seconds = asyncio.run(run())
+        seconds = asyncio.run(_chunk_seconds(rate, chunks))
         rows.append({"input_rate": rate, "us_per_80ms_chunk": seconds / chunks * 1e6})
     return rows
 

@@ -79,6 +79,8 @@ def render(
     spoken = [word if len(word) <= MAX_WORD_CHARS else "" for word in words]
     text = " ".join(word for word in spoken if word)
     chunks: list[AudioChunk] = []
+    if not spoken_words(voice.voice.phonemize(text)):  # punctuation alone: no need to run
+        text = ""
     for chunk in voice.voice.synthesize(text, config, include_alignments=voice.alignments):
         if cancel.is_set():
             return None

@@ -26,6 +26,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("`kyutai` backend", "backends.kyutai.settings:KyutaiClientSettings"),
     ("`orpheus` backend", "backends.orpheus.settings:OrpheusClientSettings"),
     ("`openai` backend", "backends.openai_compat.settings:OpenAITTSSettings"),
+    ("`piper` backend", "backends.piper.settings:PiperSettings"),
     ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),
     ("Modal deployment (`unmute-tts deploy`)", "modal_services.config:ModalDeployConfig"),
 ]

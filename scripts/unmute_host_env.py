@@ -6,7 +6,7 @@ interpreter. Layouts (each starts from upstream's locked dependencies, exported 
 its `uv.lock` with `uv export --frozen --no-dev --no-emit-project --no-hashes` and
 installed with `uv pip install`):
 
-- `host`: plus this project, non-editable, with the `espeak` extra. Upstream's own
+- `host`: plus this project, non-editable, with the `espeak` and `piper` extras. Upstream's own
   code is not installed: run it from a checkout (on `PYTHONPATH`), as unmute runs.
 - `upstream-first`: plus upstream (editable: its wheel leaves out its subpackages),
   then this project.
@@ -47,7 +47,8 @@ PROJECT_FILES = ("*.toml", "*.md", "*.in", "*.py", "LICENSE*")
 """Top-level files the build may read (pyproject, readme, py-modules, manifest)."""
 PROJECT_PACKAGES = ("unmute", "backends", "orpheus_service", "modal_services")
 PROJECT_DIST = "unmute-tts"
-PROJECT_EXTRAS = "[espeak]"
+PROJECT_EXTRAS = {"host": "[espeak,piper]"}
+"""The extras installed with this project, by layout (others: `[espeak]`)."""
 COMMAND_TIMEOUT_S = 900
 
 
@@ -235,7 +236,7 @@ def _build(layout: str, root: Path, upstream: Path, python: Path, wheel: Path) -
         _run([uv, "venv", "-q", "--python", str(python), str(venv)], "creating the venv")
         pip = [uv, "pip", "install", "-q", "--python", interpreter]
         _run([*pip, "-r", str(requirements)], "installing upstream's locked dependencies")
-        project = f"{wheel}{PROJECT_EXTRAS}"
+        project = f"{wheel}{PROJECT_EXTRAS.get(layout, '[espeak]')}"
         if layout in ("upstream-first", "project-first"):
             upstream_copy = copy_upstream(upstream, root / "upstream")
             steps = [["-e", str(upstream_copy)], [project]]

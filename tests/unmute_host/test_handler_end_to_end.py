@@ -6,7 +6,7 @@ dependencies and this project (non-editable). `drive_handler.py` drives the hand
 (`__aenter__`, `_generate_response`, its quest manager, `rechunk_to_words`,
 discovery, `_tts_loop`, `interrupt_bot`), with only the LLM faked and the microphone
 clock advancing in real time, through each backend: `kyutai` (the default, against
-the local stand-in of Kyutai's server), `espeak`, `fixture` and `orpheus` (against the
+the local stand-in of Kyutai's server), `espeak`, `piper`, `fixture` and `orpheus` (against the
 local service on the tiny GGUF), and `kyutai-cold` (the default again, against a
 stand-in that sends Ready only after 2 s: a cold start, far past discovery's 0.5 s).
 `upstream-client` is the reference: the unchanged handler with upstream's own client
@@ -48,6 +48,7 @@ REFERENCE = "upstream-client"
 BACKEND_ENV: dict[str, dict[str, str | None]] = {
     "kyutai": {"UNMUTE_TTS_BACKEND": None},
     "espeak": {"UNMUTE_TTS_BACKEND": "espeak"},
+    "piper": {"UNMUTE_TTS_BACKEND": "piper"},
     "fixture": {"UNMUTE_TTS_BACKEND": "fixture"},
     "orpheus": {"UNMUTE_TTS_BACKEND": "orpheus"},
     "kyutai-cold": {"UNMUTE_TTS_BACKEND": None},
@@ -153,6 +154,7 @@ def _active_sessions(url: str, settle_s: float = 5.0) -> int:
         "kyutai",
         "kyutai-cold",
         "espeak",
+        "piper",
         "fixture",
         pytest.param("orpheus", marks=[pytest.mark.llama, pytest.mark.slow]),
     ]

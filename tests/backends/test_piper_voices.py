@@ -212,3 +212,15 @@ def test_an_unusable_voice_setting_makes_the_backend_unavailable(
     reason = registry.get_backend("piper").unavailable_reason()
     assert reason is not None and "download_voices en_US-absent-low" in reason
     assert registry.get_backend("piper").auto_select_reason() is None
+
+
+def test_creating_a_session_does_not_import_onnxruntime() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from unmute.tts import registry; registry.create_tts('piper'); "
+        "print(sorted({'piper', 'onnx', 'onnxruntime'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"  # unmute's discovery gives start-up 0.5 s

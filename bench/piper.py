@@ -4,8 +4,9 @@ factor alone and with concurrent sessions, and the event loop's worst stall.
 Each session speaks the same reply (4 sentences, 58 words) sent word by word the way
 unmute's handler does, either at an LLM's pace (`--wps`, 30 words/s) or all at once:
 
-- ttfa_ms: from sending the word that ends the first phrase (the first clause boundary,
-  here the 6th word) to the first audio message (median over rounds);
+- ttfa_ms: from sending the word that ends the backend's first phrase (its first
+  clause boundary: the 4th word for piper, the 6th for espeak) to the first audio
+  message (median over rounds);
 - rtf: wall time from the first word sent to the end of the stream, per second of audio
   spoken (all at once; with N concurrent sessions, the mean over them, median over rounds);
 - stall_ms: the event loop's worst delay over the whole benchmark (a task that sleeps
@@ -23,10 +24,10 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from unmute.tts.phrasing import word_ending
+from unmute.tts.phrasing import Phrasing, word_ending
 from unmute.tts.protocol import TextToSpeech, TTSAudioMessage, TTSClientEosMessage, TTSErrorMessage
 
 REPLY = (
@@ -67,12 +68,22 @@ class StallWatch:
             self._task.cancel()
 
 
+def first_phrase_end(words: Sequence[str], phrasing: Phrasing) -> int:
+    """Index of the word that ends a backend's first phrase (its first clause boundary)."""
+    clause_min, longest = phrasing.limits(first=True)
+    for index, word in enumerate(words):
+        ending = word_ending(word)
+        count = index + 1
+        if ending == "sentence" or (ending and count >= clause_min) or count >= longest:
+            return index
+    return len(words) - 1
+
+
 async def one_session(make: Factory, wps: float | None) -> dict[str, float]:
     """Speak REPLY once; its time to first audio, wall time and audio seconds."""
     words = REPLY.split()
-    boundary = next(i for i, word in enumerate(words) if word_ending(word))
-    boundary = min(boundary, 5)  # the first phrase ends by the 6th word
     tts = make()
+    boundary = first_phrase_end(words, getattr(tts, "phrasing", Phrasing()))
     await tts.start_up()
     sent_at: dict[int, float] = {}
     started = time.perf_counter()

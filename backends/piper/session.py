@@ -31,8 +31,8 @@ from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage, TTSTextMessage
 if TYPE_CHECKING:
     from piper.config import SynthesisConfig
 
-PHRASING: Final = Phrasing(first_clause_min_words=1, first_max_words=6)
-"""The first phrase ends at any clause boundary or after 6 words; later ones at a
+PHRASING: Final = Phrasing(first_clause_min_words=1, first_max_words=4)
+"""The first phrase ends at any clause boundary or after 4 words; later ones at a
 sentence end, a clause of 4 words or more, or 30 words."""
 YIELD_EVERY_BLOCKS: Final = 25
 """Hand the event loop back after this many blocks of one phrase (1 s of audio)."""

@@ -8,7 +8,9 @@ SHA-256 before it is loaded, so a changed file is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import threading
 from collections import OrderedDict
@@ -203,19 +205,47 @@ def _run_load(future: Future[LoadedVoice], files: VoiceFiles, alignments: bool) 
 
 def _load(files: VoiceFiles, alignments: bool) -> LoadedVoice:
     from piper import PiperVoice
+    from piper.config import PiperConfig
 
     _check_hashes(files)
     try:
-        json.loads(files.config.read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads(files.config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise VoiceError(f"cannot read piper voice JSON {files.config}: {exc}") from exc
     try:
-        voice = PiperVoice.load(files.model, files.config, include_alignments=alignments)
+        session = _inference_session(files.model, alignments)
     except Exception as exc:  # onnx, onnxruntime and protobuf each raise their own
         raise VoiceError(f"cannot load piper voice {files.model}: {exc}") from exc
+    try:
+        voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VoiceError(f"piper voice JSON {files.config} lacks a field: {exc}") from exc
     loaded = LoadedVoice(files, voice, alignments)
     _check_fit(loaded)
     return loaded
+
+
+def _inference_session(model: Path, alignments: bool) -> Any:
+    """The model in onnxruntime, as `PiperVoice.load` makes it (with `alignments`, the
+    duration tensor marked as an output), but with onnxruntime's threads sleeping
+    rather than spinning between runs: spinning threads take the CPU from the event
+    loop's thread and from other sessions."""
+    ort: Any = importlib.import_module("onnxruntime")
+
+    source: str | bytes = str(model)
+    if alignments:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        proto = onnx.load(str(model))  # pyright: ignore[reportUnknownMemberType]
+        # ValueError: patched already, or no duration tensor: used as it is.
+        with contextlib.suppress(ValueError):
+            add_alignment_output(proto)
+        source = proto.SerializeToString()
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _check_fit(loaded: LoadedVoice) -> None:

@@ -8,12 +8,11 @@ alignments (`alignment`); a voice that gives none is timed by the shared estimat
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol, cast
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from backends.piper.alignment import match_words, phoneme_samples, spoken_words,
 from backends.piper.voices import LoadedVoice
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 from unmute.tts.resampling import ResampledBlocks
+from unmute.tts.word_timer import TimedWord, create_word_timer
 
 if TYPE_CHECKING:
     from piper import AudioChunk
@@ -54,18 +54,6 @@ class Rendered:
     def samples(self) -> int:
         """Length of the audio."""
         return sum(len(block) for block in self.blocks)
-
-
-class _TimedWord(Protocol):
-    text: str
-    start_s: float
-    stop_s: float
-
-
-class _WordTimer(Protocol):
-    def begin_piece(self, words: Sequence[str]) -> None: ...
-    def push_audio(self, pcm: FloatArray) -> list[_TimedWord]: ...
-    def end_piece(self) -> list[_TimedWord]: ...
 
 
 def render(
@@ -146,11 +134,9 @@ def _aligned_times(
 
 def _estimated(words: Sequence[str], blocks: Sequence[FloatArray]) -> list[RenderedWord]:
     """Times of `words` over the phrase's audio from the shared word-time estimator."""
-    module = importlib.import_module("unmute.tts.word_timer")
-    create = cast(Callable[[], _WordTimer], module.create_word_timer)
-    timer = create()
+    timer = create_word_timer()
     timer.begin_piece(list(words))
-    timed: list[_TimedWord] = []
+    timed: list[TimedWord] = []
     for block in blocks:
         timed += timer.push_audio(block)
     timed += timer.end_piece()

@@ -193,7 +193,6 @@ async def test_shutdown_mid_phrase_returns_within_50_ms_and_drops_the_worker_res
 
 
 async def test_a_voice_without_alignments_is_timed_by_the_shared_estimator() -> None:
-    pytest.importorskip("unmute.tts.word_timer")
     from backends.piper.session import PiperTextToSpeech
 
     tts = PiperTextToSpeech(alignments=False)

@@ -130,11 +130,16 @@ def test_voices_of_an_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
     assert "unknown TTS backend 'nope'" in done.stderr
 
 
-BASE_INSTALL = "import sys\nsys.modules['espeakng_loader'] = None  # as on a base install"
+BASE_INSTALL = (
+    "import sys\n"
+    "for name in ('espeakng_loader', 'piper'):\n"
+    "    sys.modules[name] = None  # as on a base install"
+)
 
 
-def test_say_on_a_base_install_names_the_espeak_extra(tmp_path: Path) -> None:
+def test_say_on_a_base_install_names_the_offline_voice_extras(tmp_path: Path) -> None:
     done = run_cli("say", "hello", cwd=tmp_path, prelude=BASE_INSTALL)
     assert done.returncode == 2
-    assert "pip install 'unmute-tts[espeak]'" in done.stderr
+    assert "pip install 'unmute-tts[piper]'" in done.stderr
+    assert "'unmute-tts[espeak]' (lightest)" in done.stderr
     assert len(done.stderr.splitlines()) == 1

@@ -76,7 +76,10 @@ def test_unknown_backend_in_environment_is_an_error(monkeypatch: pytest.MonkeyPa
         registry.resolve_backend_name()
 
 
-def test_default_is_espeak_without_a_service_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_espeak_without_a_service_url_or_a_piper_voice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIPER_VOICE", "/nonexistent/voice.onnx")  # piper unusable
     monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
     monkeypatch.delenv("ORPHEUS_FASTAPI_URL", raising=False)
     monkeypatch.delenv("KYUTAI_TTS_URL", raising=False)

@@ -45,8 +45,9 @@ exit status (every command):
 """
 
 NO_BACKEND_HINT = (
-    "no TTS backend is usable here. Install the embedded default (offline espeak): "
-    "pip install 'unmute-tts[espeak]'; or point at an Orpheus service with "
+    "no TTS backend is usable here. Install an offline voice: "
+    "pip install 'unmute-tts[piper]' (neural) or 'unmute-tts[espeak]' (lightest); "
+    "or point at an Orpheus service with "
     "ORPHEUS_FASTAPI_URL (or choose a backend with --backend / UNMUTE_TTS_BACKEND)"
 )
 

@@ -6,8 +6,9 @@ interpreter. Layouts (each starts from upstream's locked dependencies, exported 
 its `uv.lock` with `uv export --frozen --no-dev --no-emit-project --no-hashes` and
 installed with `uv pip install`):
 
-- `host`: plus this project, non-editable, with the `espeak` and `piper` extras. Upstream's own
-  code is not installed: run it from a checkout (on `PYTHONPATH`), as unmute runs.
+- `host`: plus this project, non-editable, with the `espeak`, `piper` and `openai`
+  extras. Upstream's own code is not installed: run it from a checkout (on
+  `PYTHONPATH`), as unmute runs.
 - `upstream-first`: plus upstream (editable: its wheel leaves out its subpackages),
   then this project.
 - `project-first`: plus this project, then upstream (editable).
@@ -47,7 +48,7 @@ PROJECT_FILES = ("*.toml", "*.md", "*.in", "*.py", "LICENSE*")
 """Top-level files the build may read (pyproject, readme, py-modules, manifest)."""
 PROJECT_PACKAGES = ("unmute", "backends", "orpheus_service", "modal_services")
 PROJECT_DIST = "unmute-tts"
-PROJECT_EXTRAS = {"host": "[espeak,piper]"}
+PROJECT_EXTRAS = {"host": "[espeak,piper,openai]"}
 """The extras installed with this project, by layout (others: `[espeak]`)."""
 COMMAND_TIMEOUT_S = 900
 

@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HANDLER = Path("unmute") / "unmute_handler.py"
 UPSTREAM_IMPORT = "from unmute.tts.text_to_speech import ("
 PLUGGABLE_IMPORT = "from unmute.tts.pluggable import ("
-CLEARED_PREFIXES = ("UNMUTE_", "KYUTAI_", "ORPHEUS_", "PYTHON", "VIRTUAL_ENV")
+CLEARED_PREFIXES = ("UNMUTE_", "KYUTAI_", "ORPHEUS_", "OPENAI_", "PYTHON", "VIRTUAL_ENV")
 
 
 @cache
@@ -59,7 +59,7 @@ def copy_checkout(upstream: Path, dest: Path, *, pluggable: bool) -> Path:
 
 
 def clean_env(**variables: str | None) -> dict[str, str]:
-    """This process's environment without unmute, Kyutai, Orpheus and Python variables,
+    """This process's environment without unmute, Kyutai, Orpheus, OpenAI and Python variables,
     plus `variables` (None values left out)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
     env.update({k: v for k, v in variables.items() if v is not None})

@@ -7,8 +7,11 @@ dependencies and this project (non-editable). `drive_handler.py` drives the hand
 discovery, `_tts_loop`, `interrupt_bot`), with only the LLM faked and the microphone
 clock advancing in real time, through each backend: `kyutai` (the default, against
 the local stand-in of Kyutai's server), `espeak`, `piper`, `fixture` and `orpheus` (against the
-local service on the tiny GGUF), and `kyutai-cold` (the default again, against a
-stand-in that sends Ready only after 2 s: a cold start, far past discovery's 0.5 s).
+local service on the tiny GGUF), `openai` (against the local OpenAI-compatible stand-in:
+22,050 Hz raw PCM at twice real time, word times estimated), `openai-captioned` (the
+stand-in's Kokoro-style captioned speech, exact word times), and `kyutai-cold` (the
+default again, against a stand-in that sends Ready only after 2 s: a cold start, far
+past discovery's 0.5 s).
 `upstream-client` is the reference: the unchanged handler with upstream's own client
 against the same stand-in.
 
@@ -29,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.support.kyutai_server import KyutaiTTSServer
+from tests.support.openai_server import OpenAISpeechServer
 from tests.unmute_host.hosting import clean_env, copy_checkout, last_json_line, run_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -51,12 +55,20 @@ BACKEND_ENV: dict[str, dict[str, str | None]] = {
     "piper": {"UNMUTE_TTS_BACKEND": "piper"},
     "fixture": {"UNMUTE_TTS_BACKEND": "fixture"},
     "orpheus": {"UNMUTE_TTS_BACKEND": "orpheus"},
+    "openai": {"UNMUTE_TTS_BACKEND": "openai", "OPENAI_TTS_WORD_TIMES": "estimate"},
+    "openai-captioned": {"UNMUTE_TTS_BACKEND": "openai", "OPENAI_TTS_WORD_TIMES": "captioned"},
     "kyutai-cold": {"UNMUTE_TTS_BACKEND": None},
 }
 """The pluggable client's runs, in order; the stand-in's connections follow it."""
 STAND_IN_CONNECTIONS = {REFERENCE: 0, "kyutai": 0, "kyutai-cold": 2}
 """Index of each run's first connection to the stand-in (two per run: full, interrupted)."""
 COLD_START_S = 2.0
+OPENAI_SERVERS = {
+    "openai": {"rate": 22050, "realtime": 2.0},
+    "openai-captioned": {},
+}
+"""The OpenAI-compatible stand-in's options, per run (each run has its own stand-in)."""
+OPENAI_PATHS = {"openai": "/v1/audio/speech", "openai-captioned": "/dev/captioned_speech"}
 CLOSED_STATE = {REFERENCE: "not_created"}
 """State after shutdown; upstream's client forgets its websocket, so reads not_created."""
 
@@ -72,6 +84,8 @@ class HostRun:
     """The driver's stderr (unmute's and the library's warnings)."""
     orpheus_sessions_after: int | None = None
     """The Orpheus service's active sessions once the driver exited (None: not run)."""
+    openai_servers: dict[str, OpenAISpeechServer] | None = None
+    """The OpenAI-compatible stand-in of each `openai` run."""
 
 
 def _cold_from_third_connection(index: int) -> float:
@@ -127,13 +141,25 @@ def pluggable_run(
     checkout = copy_checkout(upstream_dir, work / "checkout", pluggable=True)
     runs = {name: dict(env) for name, env in BACKEND_ENV.items()}
     stand_in = KyutaiTTSServer(speed=2.0, ready_delay_s=_cold_from_third_connection)
-    if not any("[orpheus]" in item.nodeid for item in request.session.items):
-        del runs["orpheus"]
-        return _drive(host_python, checkout, work, runs, stand_in)
-    service = request.getfixturevalue("orpheus_service")
-    runs["orpheus"]["ORPHEUS_FASTAPI_URL"] = service.url
-    run = _drive(host_python, checkout, work, runs, stand_in)
-    run.orpheus_sessions_after = _active_sessions(service.url)
+    openai_servers = {
+        name: OpenAISpeechServer(**options) for name, options in OPENAI_SERVERS.items()
+    }
+    with_orpheus = any("[orpheus]" in item.nodeid for item in request.session.items)
+    try:
+        for name, server in openai_servers.items():
+            runs[name]["OPENAI_TTS_BASE_URL"] = server.start().url
+        if not with_orpheus:
+            del runs["orpheus"]
+            run = _drive(host_python, checkout, work, runs, stand_in)
+        else:
+            service = request.getfixturevalue("orpheus_service")
+            runs["orpheus"]["ORPHEUS_FASTAPI_URL"] = service.url
+            run = _drive(host_python, checkout, work, runs, stand_in)
+            run.orpheus_sessions_after = _active_sessions(service.url)
+    finally:
+        for server in openai_servers.values():
+            server.stop()
+    run.openai_servers = openai_servers
     return run
 
 
@@ -157,6 +183,8 @@ def _active_sessions(url: str, settle_s: float = 5.0) -> int:
         "piper",
         "fixture",
         pytest.param("orpheus", marks=[pytest.mark.llama, pytest.mark.slow]),
+        "openai",
+        "openai-captioned",
     ]
 )
 def backend(request: pytest.FixtureRequest) -> str:
@@ -277,6 +305,17 @@ def test_the_kyutai_server_sees_both_connections_close(backend: str, run: HostRu
 )
 def test_the_orpheus_service_sees_every_session_end(run: HostRun) -> None:
     assert run.orpheus_sessions_after == 0
+
+
+@pytest.mark.parametrize("backend", list(OPENAI_PATHS))
+def test_the_openai_server_is_asked_for_the_reply_at_its_endpoint(
+    backend: str, run: HostRun
+) -> None:
+    assert run.openai_servers is not None
+    requests = run.openai_servers[backend].requests
+    assert {r.path for r in requests} == {OPENAI_PATHS[backend]}
+    asked = [word for r in requests for word in str(r.body["input"]).split()]
+    assert asked[: len(REPLY.split())] == REPLY.split()  # the full turn's requests come first
 
 
 def test_nothing_is_left_running_or_open(turns: dict[str, Any]) -> None:

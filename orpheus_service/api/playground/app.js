@@ -161,7 +161,9 @@ function speak() {
 
   ws.onopen = () => {
     run.opened = true;
-    for (const word of text.split(/\s+/)) ws.send(JSON.stringify({ type: "Text", text: word }));
+    // The whole text in one message: the service splits it into words itself, and a
+    // close (Stop) is never queued behind hundreds of one-word messages.
+    ws.send(JSON.stringify({ type: "Text", text }));
     ws.send(JSON.stringify({ type: "Eos" }));
   };
   ws.onmessage = (event) => {

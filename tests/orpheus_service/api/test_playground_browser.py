@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from orpheus_service.engine.prompt import ENGLISH_VOICES
@@ -130,6 +131,21 @@ def test_stop_interrupts_at_once_and_cancels_the_synthesis(
     later = state(browser)
     assert later["scheduledSamples"] == stopped["scheduledSamples"]
     assert stopped["scheduledSamples"] < 300 * 2 * CHUNK
+
+
+def test_stop_on_a_long_text_frees_the_session_within_200_ms(
+    browser: Any, serve: Callable[..., ServerThread]
+) -> None:
+    server = serve(FakeEngine(chunk_delay_s=0.02))
+    open_page(browser, server)
+    type_text(browser, "word " * 300)
+    element(browser, "speak").click()
+    wait_until(browser, lambda s: s["scheduledSamples"] >= 4 * CHUNK)
+    began = time.monotonic()
+    element(browser, "stop").click()
+    while httpx.get(server.http + "/health").json()["active_sessions"]:
+        assert time.monotonic() - began < 0.2, "the session outlived Stop by 200 ms"
+        time.sleep(0.005)
 
 
 def test_with_a_key_the_page_asks_for_it_then_speaks(

@@ -3,9 +3,14 @@
 `install_log_filters(key)` adds one `ServiceLogFilter` to `uvicorn.access` and
 `uvicorn.error` (idempotent; filters survive uvicorn's logging setup). It:
 
-- redacts query values whose name looks like a credential (`key`, `api_key`,
-  `token`, `secret`, `password`, `auth`, `signature`...) and the configured API key
-  wherever it appears, in the access log and uvicorn's WebSocket request lines;
+- redacts credentials in every form a client sends them, the right key and wrong ones
+  alike: query values whose name looks like a credential (`key`, `api_key`, `token`,
+  `secret`, `password`, `auth`, `signature`...), `Bearer` tokens, the values of
+  credential headers (`kyutai-api-key`, `authorization`, `cookie`, `modal-secret`...),
+  the browser's `orpheus-tts.key.<base64url>` subprotocol, and the configured API key
+  wherever it appears; on uvicorn's loggers and the WebSocket libraries' (whose debug
+  level logs every handshake header). A record is rendered before it is searched, so
+  a credential in any argument is found;
 - drops uvicorn's "ASGI callable returned without completing handshake/response"
   ERROR for a connection the service ended on purpose: a WebSocket the API key
   middleware refused (an HTTP 401 denial, already logged once at INFO as the
@@ -24,6 +29,12 @@ REDACTED = "[redacted]"
 _CREDENTIAL_QUERY = re.compile(
     r"(?i)([?&][^=&\s\"]*(?:key|token|secret|passw|auth|signature|credential)[^=&\s\"]*=)[^&\s\"]*"
 )
+_BEARER = re.compile(r"(?i)(\bbearer\s+)[^\s'\",;]+")
+_CREDENTIAL_HEADER = re.compile(
+    r"(?i)\b((?:kyutai-api-key|x-api-key|api-key|authorization|proxy-authorization|cookie"
+    r"|set-cookie|modal-key|modal-secret)['\"]?\s*[:,=]\s*['\"]?)[^'\"\r\n]+"
+)
+_KEY_SUBPROTOCOL = re.compile(r"(orpheus-tts\.key\.)[^\s'\",;]*")
 _UNFINISHED_ERROR = "ASGI callable returned without"
 _on_purpose: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "orpheus_ended_on_purpose", default=False
@@ -37,7 +48,8 @@ def ended_on_purpose() -> None:
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` with credential-like query values and `secrets` replaced."""
-    text = _CREDENTIAL_QUERY.sub(rf"\1{REDACTED}", text)
+    for pattern in (_CREDENTIAL_QUERY, _KEY_SUBPROTOCOL, _CREDENTIAL_HEADER, _BEARER):
+        text = pattern.sub(rf"\1{REDACTED}", text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
@@ -56,16 +68,24 @@ class ServiceLogFilter(logging.Filter):
         on_purpose = record.levelno >= logging.ERROR and _on_purpose.get()
         if on_purpose and str(record.msg).startswith(_UNFINISHED_ERROR):
             return False
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(
-                redact(arg, self.secrets) if isinstance(arg, str) else arg for arg in record.args
-            )
-        elif isinstance(record.msg, str):
-            record.msg = redact(record.msg, self.secrets)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit: searched as they are
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = redact(message, self.secrets), None
         return True
 
 
-_LOGGERS = ("uvicorn.access", "uvicorn.error")
+_LOGGERS = (
+    "uvicorn.access",
+    "uvicorn.error",
+    "websockets",
+    "websockets.server",
+    "websockets.protocol",
+    "websockets.legacy.server",
+    "websockets.legacy.protocol",
+    "wsproto",
+)
 
 
 def install_log_filters(api_key: str | None) -> None:

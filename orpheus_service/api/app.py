@@ -35,6 +35,7 @@ from orpheus_service.api.errors import add_error_handlers
 from orpheus_service.api.http_metrics import RequestMetricsMiddleware
 from orpheus_service.api.log_filters import install_log_filters
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.api.websocket_guard import WebSocketGuardMiddleware
 from orpheus_service.api.wiring import build_deps
 from orpheus_service.settings import OrpheusSettings
 
@@ -79,14 +80,21 @@ def create_app(
     install_log_filters(key)  # no key in uvicorn's request lines, no false ERROR lines
     if not key:
         log.warning("ORPHEUS_API_KEY is not set: every endpoint accepts unauthenticated requests")
-    # Innermost first: the key check; the browser key subprotocol before it; the body
-    # size bound before both (a huge body is refused before anything reads it, key or
-    # not); CORS preflights before all three (so a page can read a 413 too); request
+    # Innermost first: the key check; the browser key subprotocol before it; WebSockets
+    # on unknown paths (404) or from foreign pages without a key (403) before both; the body
+    # size bound before those (a huge body is refused before anything reads it, key or
+    # not); CORS preflights before all of them (so a page can read a 413 too); request
     # counting outside everything, refusals included.
     # /metrics checks its own reader (http_metrics.metrics_allowed); the page needs none.
     open_paths = ("/health", "/metrics", *routes_playground.PLAYGROUND_PATHS)
     app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key), open_paths=open_paths)
     app.add_middleware(SubprotocolKeyMiddleware)
+    app.add_middleware(
+        WebSocketGuardMiddleware,
+        routes=app.router.routes,
+        allowed_origins=parse_origins(settings.cors_origins),
+        check_origin=not key,
+    )
     app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     add_cors(app, parse_origins(settings.cors_origins))
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, router=app.router)

@@ -14,8 +14,9 @@ Failure handling, split between this class and the base:
 - `_open` (connect, wait for Ready) raises `RetryableError` for what may pass: refused
   or reset connections, timeouts, HTTP 408/425/429/5xx (a Modal container still cold
   starting), and `AtCapacityError` for a capacity refusal ("no free channels"). The
-  base retries those with backoff inside the start-up budget. HTTP 401/403 and other
-  refusals raise `ServiceAuthError`/`BackendError` at once.
+  base retries those with backoff inside the start-up budget. HTTP 401 (and 403 when
+  credentials were sent) raise `ServiceAuthError`; 404, a 403 with no credentials
+  sent (no such route) and other refusals raise `BackendError` naming the URL setting.
 - In `_synthesize`, a server Error, a connection lost before the end, or a server
   silent for `stall_timeout_s` once everything was sent raises; the base turns it
   into the stream's final Error message. Nothing after Ready is ever retried, so no
@@ -239,9 +240,16 @@ class UnmuteProtocolTextToSpeech(BaseTextToSpeech):
             snippet = body[:200].decode("utf-8", "replace").strip()
             detail = f": {self._redact(snippet)}" if snippet else ""
         service = self.config.service
-        if status in (401, 403):
+        sent_credentials = bool(self._secrets)
+        if status == 401 or (status == 403 and sent_credentials):
             return ServiceAuthError(
                 f"{service} at {shown} rejected the credentials ({label}): {self.config.auth_hint}"
+            )
+        if status == 403:  # no credentials sent: what is refused is the URL
+            return BackendError(
+                f"{shown}: HTTP 403 with no credentials sent: no {service.removeprefix('the ')} "
+                f"WebSocket at this path, or one that needs a key; check "
+                f"{self.config.url_setting}{detail}"
             )
         if status in RETRYABLE_STATUS:
             return RetryableError(f"{shown}: HTTP {status} (service starting or busy){detail}")

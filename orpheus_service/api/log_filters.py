@@ -11,6 +11,8 @@
   wherever it appears; on uvicorn's loggers and the WebSocket libraries' (whose debug
   level logs every handshake header). A record is rendered before it is searched, so
   a credential in any argument is found;
+- logs what a client caused (a text frame that is not valid UTF-8, closed with 1007)
+  once as a WARNING without a traceback, rather than as uvicorn's ERROR with one;
 - drops uvicorn's "ASGI callable returned without completing handshake/response"
   ERROR for a connection the service ended on purpose: a WebSocket the API key
   middleware refused (an HTTP 401 denial, already logged once at INFO as the
@@ -36,6 +38,12 @@ _CREDENTIAL_HEADER = re.compile(
 )
 _KEY_SUBPROTOCOL = re.compile(r"(orpheus-tts\.key\.)[^\s'\",;]*")
 _UNFINISHED_ERROR = "ASGI callable returned without"
+_CLIENT_CAUSED = {
+    "Invalid UTF-8 sequence received from client.": (
+        "a client sent a text frame that is not valid UTF-8: closed with 1007"
+    ),
+}
+"""uvicorn's ERROR messages for what a client did wrong -> the WARNING logged instead."""
 _on_purpose: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "orpheus_ended_on_purpose", default=False
 )
@@ -68,6 +76,13 @@ class ServiceLogFilter(logging.Filter):
         on_purpose = record.levelno >= logging.ERROR and _on_purpose.get()
         if on_purpose and str(record.msg).startswith(_UNFINISHED_ERROR):
             return False
+        client_caused = _CLIENT_CAUSED.get(str(record.msg))
+        if client_caused is not None:
+            if not logging.getLogger(record.name).isEnabledFor(logging.WARNING):
+                return False
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = client_caused, None
+            record.exc_info, record.exc_text = None, None
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # arguments that do not fit: searched as they are

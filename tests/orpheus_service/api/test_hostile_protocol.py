@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.service_support import (
     FakeEngine,
@@ -161,3 +161,27 @@ async def test_a_key_in_a_query_string_never_reaches_the_log(keyed: ServerThread
     messages = [r.getMessage() for r in records]
     assert any("/v1/models" in m for m in messages)
     assert not [m for m in messages if KEY in m]
+
+
+@pytest.mark.parametrize("implementation", ["websockets-sansio-paced", "websockets-sansio"])
+async def test_a_text_frame_not_utf8_is_closed_1007_and_logged_once_as_a_warning(
+    implementation: str,
+) -> None:
+    server = start_fake_service(FakeEngine(), ws_implementation=implementation)
+    try:
+        with captured_logs(*SERVICE_LOGGERS) as records:
+            async with websockets.connect(server.ws + UNMUTE) as ws:
+                await ws.recv()  # Ready
+                await ws.send(b'{"type": "Text", "text": "\xff\xfe"}', text=True)
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await ws.recv()
+            assert ws.close_code == 1007
+            async with httpx.AsyncClient() as client:
+                await client.get(server.http + "/health")  # the close's logging is done
+    finally:
+        server.stop()
+    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+    utf8 = [r for r in records if "UTF-8" in r.getMessage()]
+    assert len(utf8) == 1
+    assert utf8[0].levelno in (logging.INFO, logging.WARNING) and utf8[0].exc_info is None

@@ -57,8 +57,10 @@ def parse_seed_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
         fields = cast(dict[str, Any], data)
         text = fields.get("input", fields.get("text"))
         voice_field = fields.get("voice")
-        if not isinstance(text, str) or not (voice_field is None or isinstance(voice_field, str)):
+        if not isinstance(text, str):
             raise ProtocolError("the JSON object needs a string 'input'", CLOSE_INVALID)
+        if not (voice_field is None or isinstance(voice_field, str)):
+            raise ProtocolError("'voice' must be a string (a voice name)", CLOSE_INVALID)
         raw, voice = text, voice_field
     if not clean_text(raw):
         raise ProtocolError("input is empty: there is nothing to speak", CLOSE_INVALID)

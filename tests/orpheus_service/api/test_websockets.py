@@ -282,3 +282,9 @@ async def test_seed_socket_refuses_empty_text(server: ServerThread) -> None:
 async def test_seed_socket_refuses_an_unknown_voice(server: ServerThread) -> None:
     received, code = await seed(server, "Hi", "/v1/audio/speech/stream/ws?voice=nobody")
     assert "unknown Orpheus voice" in json.loads(received[-1])["error"] and code == 1008
+
+
+async def test_seed_socket_names_voice_when_the_voice_is_not_a_string(server: ServerThread) -> None:
+    received, code = await seed(server, json.dumps({"input": "hi", "voice": 5}))
+    error = json.loads(received[-1])["error"]
+    assert "'voice'" in error and "'input'" not in error and code == 1007

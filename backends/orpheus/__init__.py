@@ -10,8 +10,9 @@ is cheap: websockets and msgpack load on first use.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from unmute.tts.protocol import TextToSpeech
 from unmute.tts.registry import BackendSpec, ServiceRules
@@ -23,8 +24,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VOICES: Final = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
-"""Orpheus's English voices (the service may know more, e.g. multilingual ones)."""
+"""Orpheus's English voices, the offline list (the service may know more, e.g.
+multilingual ones: `unmute-tts voices` asks it)."""
 AUTO_PRIORITY: Final = 100
+VOICES_TIMEOUT_S: Final = 5.0
+"""How long `unmute-tts voices` waits for the service's voice list."""
 
 
 def _create(voice: str | None) -> TextToSpeech:
@@ -49,6 +53,39 @@ _rules = ServiceRules(
 
 def _voices() -> list[str]:
     return list(VOICES)
+
+
+def _listed_voices() -> list[str]:
+    """The voices the service lists (GET /v1/audio/voices); none while ORPHEUS_FASTAPI_URL
+    is unset; BackendError, naming the cause, when the service cannot be asked."""
+    try:
+        settings = _load_settings()
+        settings.check()
+    except SettingsError:
+        return []
+    return list(_service_voices(settings.voices_url, tuple(settings.headers().items())))
+
+
+@functools.cache
+def _service_voices(url: str, headers: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """One service's voice list, asked once per process (it changes only on redeploy)."""
+    from backends.orpheus.settings import redact
+    from unmute.tts.base import BackendError
+    from unmute.tts.health import get_health
+
+    answer = get_health(url, dict(headers), timeout_s=VOICES_TIMEOUT_S)
+    body: object = answer.body
+    listed: object = cast(dict[str, object], body).get("voices") if isinstance(body, dict) else None
+    if answer.status != 200 or not isinstance(listed, list):
+        listed = None
+    names = [v for v in cast(list[object], listed or []) if isinstance(v, str)]
+    if listed is None or len(names) != len(cast(list[object], listed)):
+        cause = answer.describe() if answer.status else f"unreachable ({answer.error})"
+        secrets = [value for _, value in headers]
+        raise BackendError(
+            redact(f"the Orpheus service at {url} listed no voices: {cause}", secrets)
+        )
+    return tuple(names)
 
 
 async def prewarm() -> None:
@@ -96,5 +133,6 @@ backend = BackendSpec(
     auto_select_reason=_rules.auto_select_reason,
     auto_priority=AUTO_PRIORITY,
     voices=_voices,
+    service_voices=_listed_voices,
     prewarm=prewarm,
 )

@@ -27,6 +27,7 @@ __all__ = ["OrpheusClientSettings", "env_var", "load_client_settings", "redact"]
 ENV_PREFIX: Final = "ORPHEUS_"
 """unmute's WebSocket path on the Orpheus service."""
 HEALTH_PATH: Final = "/health"
+VOICES_PATH: Final = "/v1/audio/voices"
 _HTTP_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -90,6 +91,12 @@ class OrpheusClientSettings(ServiceClientSettings):
         """The http(s)://.../health URL."""
         scheme, netloc, path = self._base()
         return urlunsplit((_HTTP_SCHEMES[scheme], netloc, path + HEALTH_PATH, "", ""))
+
+    @property
+    def voices_url(self) -> str:
+        """The http(s)://.../v1/audio/voices URL (the service's voice list)."""
+        scheme, netloc, path = self._base()
+        return urlunsplit((_HTTP_SCHEMES[scheme], netloc, path + VOICES_PATH, "", ""))
 
     def streaming_url(self, voice: str | None) -> str:
         """The WebSocket URL with unmute's query and the sampling overrides."""

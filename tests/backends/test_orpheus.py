@@ -270,12 +270,16 @@ def test_set_url_makes_orpheus_the_default_backend(monkeypatch: pytest.MonkeyPat
         registry.refresh()
 
 
-def test_voices_are_the_english_orpheus_voices() -> None:
+def test_the_offline_voices_are_the_english_orpheus_voices() -> None:
     assert (
         backend.voices()
         == list(VOICES)
         == ["tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe"]
     )
+
+
+def test_without_a_service_url_the_service_lists_no_voices() -> None:
+    assert backend.service_voices is not None and backend.service_voices() == []
 
 
 def test_voice_comes_from_the_caller_then_orpheus_voice() -> None:

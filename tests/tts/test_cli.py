@@ -111,9 +111,9 @@ def test_failed_speech_prints_one_error_line_and_no_stats(tmp_path: Path) -> Non
 
 
 def test_voices_lists_the_voices_of_the_named_backend(tmp_path: Path) -> None:
-    done = run_cli("voices", "--backend", "orpheus", cwd=tmp_path)
+    done = run_cli("voices", "--backend", "espeak", cwd=tmp_path)
     assert done.returncode == 0
-    assert done.stdout.split() == get_backend("orpheus").voices()
+    assert done.stdout.split() == get_backend("espeak").voices()
 
 
 def test_voices_defaults_to_the_backend_say_would_use(tmp_path: Path) -> None:

@@ -120,6 +120,10 @@ class BaseTextToSpeech(ABC):
 
     # -- backend surface -------------------------------------------------------------
 
+    def _startup_stall(self) -> str:
+        """What the attempt cut by the start-up budget was waiting for ("" if unknown)."""
+        return ""
+
     async def _open(self) -> None:  # noqa: B027 - optional hook
         """Connect or load. Raise RetryableError for failures worth retrying."""
 
@@ -170,8 +174,10 @@ class BaseTextToSpeech(ABC):
                     )
                     await asyncio.sleep(wait)
                 except TimeoutError as exc:
+                    stalled = self._startup_stall()
                     raise BackendError(
                         f"{self.backend_name}: not ready within {self.retry.budget_s:g} s"
+                        + (f": {stalled}" if stalled else "")
                     ) from exc
         except BaseException:
             self.metrics.errors += 1

@@ -68,12 +68,7 @@ class Progress:
     """
 
     def __init__(
-        self,
-        stream: TextIO,
-        total_words: int,
-        *,
-        delay_s: float = 0.5,
-        interval_s: float = 0.2,
+        self, stream: TextIO, total_words: int, *, delay_s: float = 0.5, interval_s: float = 0.2
     ) -> None:
         self.stream = stream
         self.total_words = total_words
@@ -238,7 +233,7 @@ def _print_summary(args: argparse.Namespace, result: SpeechResult, output: Path 
 def _voices(args: argparse.Namespace) -> int:
     backend = choose_backend(args.backend, load_settings(TTSSettings), usable=False)
     spec = get_backend(backend)
-    voices = spec.voices()
+    voices = (spec.service_voices or spec.voices)()
     reason = spec.unavailable_reason()
     if not voices and reason is not None:
         raise UsageError(f"the {backend!r} backend is not usable here: {reason}")
@@ -358,12 +353,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        # The command reports a failed speech itself, in one line.
-        logging.getLogger("unmute.tts.orchestrator").setLevel(logging.ERROR)
+    if not args.verbose:  # the command reports a failed speech itself, in one line
+        for name in ("unmute.tts.orchestrator", "unmute.tts.base"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     func: Command = args.func
     try:
-        return func(args)
+        status = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+        return status
     except (UsageError, SettingsError, UnknownBackendError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -372,6 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (`| head`): what it read is what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return EXIT_OK
     except Exception as exc:
         if args.verbose:
             raise

@@ -277,7 +277,8 @@ class TextToSpeech:
             self._fail_startup(f"{self.backend_name}: not ready within {budget:g} s")
             return
         except Exception as exc:
-            self._fail_startup(f"{self.backend_name}: {exc}")
+            named = str(exc).startswith(f"{self.backend_name}:")  # the base names it already
+            self._fail_startup(str(exc) if named else f"{self.backend_name}: {exc}")
             return
         if tts.state() != "connected":
             self._fail_startup(f"{self.backend_name}: closed during start-up")

@@ -53,6 +53,9 @@ class BackendSpec:
     auto_priority: int = 0
     """Among auto-selectable backends the highest priority wins."""
     voices: Callable[[], list[str]] = field(default=_no_voices)
+    service_voices: Callable[[], list[str]] | None = None
+    """The voices the backend's service lists, asked over the network (raises when it
+    cannot be asked); `voices` is the offline list. `unmute-tts voices` prefers this."""
     prewarm: Callable[[], Awaitable[None]] | None = None
     """Wake the backend (e.g. a cold-starting service) before it is needed."""
     create_at: Callable[[str, str | None], TextToSpeech] | None = None

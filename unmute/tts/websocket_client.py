@@ -155,6 +155,7 @@ class UnmuteProtocolTextToSpeech(BaseTextToSpeech):
         """Connection attempts made (retries included)."""
         self._secrets = list(config.secrets)
         self._ws: ClientConnection | None = None
+        self._waiting_for = "answer"
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
@@ -172,6 +173,7 @@ class UnmuteProtocolTextToSpeech(BaseTextToSpeech):
         shown = config.shown_url
         self.connections += 1
         ws: ClientConnection | None = None
+        self._waiting_for = "reply to the WebSocket handshake"
         try:
             async with asyncio.timeout(config.connect_timeout_s):
                 ws = await connect(
@@ -185,15 +187,13 @@ class UnmuteProtocolTextToSpeech(BaseTextToSpeech):
                 )
                 for frame in config.first_frames():
                     await ws.send(frame)
+                self._waiting_for = "Ready message after accepting the WebSocket"
                 await self._wait_ready(ws, shown)
         except InvalidStatus as exc:
             raise self._status_error(exc.response.status_code, exc.response.body, shown) from None
         except TimeoutError:
             _abort(ws)
-            raise RetryableError(
-                f"{shown}: no Ready within {config.connect_timeout_s:g} s "
-                f"({config.connect_timeout_setting})"
-            ) from None
+            raise RetryableError(self._startup_stall()) from None
         except ssl.SSLCertVerificationError as exc:
             raise BackendError(f"{shown}: TLS certificate rejected: {exc.verify_message}") from None
         except InvalidURI as exc:
@@ -216,6 +216,14 @@ class UnmuteProtocolTextToSpeech(BaseTextToSpeech):
             _abort(ws)
             raise
         self._ws = ws
+
+    def _startup_stall(self) -> str:
+        config = self.config
+        setting = f" ({config.connect_timeout_setting})" if config.connect_timeout_setting else ""
+        return (
+            f"{config.shown_url} did not answer: no {self._waiting_for} within "
+            f"{config.connect_timeout_s:g} s per attempt{setting}"
+        )
 
     async def _wait_ready(self, ws: ClientConnection, shown: str) -> None:
         while True:

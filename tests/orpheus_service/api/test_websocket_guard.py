@@ -74,7 +74,7 @@ async def test_the_client_reports_a_refused_key_as_a_wrong_key(
     serve: Callable[..., ServerThread],
 ) -> None:
     server = serve(api_key=KEY)
-    with pytest.raises(OrpheusAuthError, match="rejected the credentials.*ORPHEUS_API_KEY"):
+    with pytest.raises(OrpheusAuthError, match=r"rejected the credentials.*ORPHEUS_API_KEY"):
         await client(server.http, api_key="sk-wrong").start_up()
 
 

@@ -137,3 +137,27 @@ async def test_websocket_compression_is_offered_only_when_configured(
         assert (extensions.split(";")[0] if extensions else None) == negotiated
     finally:
         server.stop()
+
+
+async def test_a_close_behind_unparsed_frames_is_the_apps_next_message() -> None:
+    async with accepted_paced_socket() as protocol:
+        frame = Frame(Opcode.TEXT, b"word").serialize(mask=True, extensions=[])
+        close = Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True, extensions=[])
+        protocol.data_received(frame * (4 * FEED_BYTES // len(frame)) + close)
+
+        message = await asyncio.wait_for(protocol.receive(), 5)
+
+        assert message == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        assert protocol.transport.is_closing()  # the close reply is sent, the socket closing
+
+
+async def test_data_frames_split_across_reads_are_parsed_whole() -> None:
+    async with accepted_paced_socket() as protocol:
+        frames = b"".join(
+            Frame(Opcode.TEXT, f"word{i}".encode()).serialize(mask=True, extensions=[])
+            for i in range(50)
+        )
+        for start in range(0, len(frames), 7):  # reads that cut headers and payloads
+            protocol.data_received(frames[start : start + 7])
+        texts = [(await asyncio.wait_for(protocol.receive(), 5))["text"] for _ in range(50)]  # pyright: ignore[reportTypedDictNotRequiredAccess]
+        assert texts == [f"word{i}" for i in range(50)]

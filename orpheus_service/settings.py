@@ -180,8 +180,10 @@ class OrpheusSettings(BaseSettings):
     """uvicorn's WebSocket implementation under `unmute-tts serve` (ORPHEUS_WS_IMPLEMENTATION).
 
     `websockets-sansio-paced` (orpheus_service.serving) parses at most 4 KB of a
-    client's frames per turn of the event loop, so a flood of small frames cannot hold
-    the loop; the others are uvicorn's own (`websockets` is deprecated upstream).
+    client's data frames per turn of the event loop, so a flood of small frames cannot
+    hold the loop, and parses close and ping frames as they arrive, so a close behind
+    unread messages is honoured at once; the others are uvicorn's own (they read a
+    close only after the messages before it; `websockets` is deprecated upstream).
     """
     ws_per_message_deflate: bool = False
     """Offer WebSocket compression (ORPHEUS_WS_PER_MESSAGE_DEFLATE).

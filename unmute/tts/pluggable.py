@@ -5,7 +5,8 @@ In unmute's `unmute/unmute_handler.py`, change one import line::
     -from unmute.tts.text_to_speech import (
     +from unmute.tts.pluggable import (
 
-and unmute speaks through the backend `UNMUTE_TTS_BACKEND` names. Unset inside unmute,
+and unmute speaks through the backend `UNMUTE_TTS_BACKEND` names, or through a fallback
+chain of them (`orpheus,espeak`, see `unmute.tts.fallback`). Unset inside unmute,
 the backend is `kyutai` at the instance unmute's discovery hands over, so the change
 alone changes nothing for an existing deployment.
 
@@ -22,7 +23,7 @@ A capacity refusal seen during that first wait raises upstream's
 Inside unmute, upstream's `worker_tts_*` Prometheus metrics count as its own client
 counts them, and the recorder gets its `UnmuteResponseAudioDeltaReady` events.
 
-The handler's voice (a character's) goes to the backend unless the backend lists its
+The handler's voice (a character's) goes to the backend (a chain's first) unless the backend lists its
 voices and that one is not among them (a Kyutai voice path sent to Orpheus): then
 `UNMUTE_TTS_VOICE`, or the backend's default voice, speaks instead.
 """
@@ -51,7 +52,7 @@ from unmute.tts.protocol import (
     TTSTextMessage,
 )
 from unmute.tts.protocol import TextToSpeech as Backend
-from unmute.tts.registry import get_backend, resolve_backend_name
+from unmute.tts.registry import chain_names, create_tts, get_backend, resolve_backend_name
 from unmute.tts.settings import TTSSettings, load_settings
 
 __all__ = [
@@ -234,24 +235,24 @@ class TextToSpeech:
             else:
                 name = resolve_backend_name(settings)[0]
         self.backend_name = name
-        spec = get_backend(name)
+        first_name = chain_names(name)[0]
+        first = get_backend(first_name)
         voice = self.voice
         if voice is not None:
-            voices = await asyncio.to_thread(spec.voices)
-            voice = self._backend_voice(voice, voices, settings.tts_voice)
-        else:
-            voice = settings.tts_voice
-        if spec.create_at is not None and self.tts_instance:
-            return spec.create_at(self.tts_instance, voice)
-        return spec.create(voice)
+            voices = await asyncio.to_thread(first.voices)
+            voice = self._backend_voice(voice, first_name, voices, settings.tts_voice)
+        return create_tts(name, voice, settings, instance=self.tts_instance)
 
-    def _backend_voice(self, voice: str, voices: list[str], fallback: str | None) -> str | None:
+    @staticmethod
+    def _backend_voice(
+        voice: str, backend: str, voices: list[str], fallback: str | None
+    ) -> str | None:
         """`voice` if the backend has it (or does not list its voices), else `fallback`."""
         if voices and voice not in voices:
             logger.info(
                 "voice %r is not a voice of the %s backend; using %s",
                 voice,
-                self.backend_name,
+                backend,
                 repr(fallback) if fallback else "its default (UNMUTE_TTS_VOICE is unset)",
             )
             return fallback

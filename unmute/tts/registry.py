@@ -16,6 +16,13 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
+from unmute.tts.availability import ProbePolicy
+from unmute.tts.fallback import (
+    CHAIN_SEPARATOR,
+    ChainMember,
+    FallbackPolicy,
+    FallbackTextToSpeech,
+)
 from unmute.tts.protocol import TextToSpeech
 from unmute.tts.settings import SettingsError, TTSSettings, load_settings
 
@@ -158,19 +165,84 @@ def _choose_default() -> tuple[str, str]:
     return name, reason
 
 
+def chain_names(name: str) -> list[str]:
+    """The backend names of `name`: one, or a fallback chain `a,b,...` (in order).
+
+    UnknownBackendError for an empty or repeated member or an unknown backend."""
+    names = [part.strip() for part in name.split(CHAIN_SEPARATOR)]
+    if not all(names):
+        raise UnknownBackendError(
+            f"invalid TTS backend chain {name!r} (UNMUTE_TTS_BACKEND): an empty name; "
+            "write backend names separated by commas, such as orpheus,espeak"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UnknownBackendError(
+            f"invalid TTS backend chain {name!r} (UNMUTE_TTS_BACKEND): "
+            f"{', '.join(repeated)} named twice"
+        )
+    for member in names:
+        get_backend(member)
+    return names
+
+
+def chain_specs(name: str) -> list[BackendSpec]:
+    """The specs of `name`'s backends (one, or each member of a chain, in order)."""
+    return [get_backend(member) for member in chain_names(name)]
+
+
 def resolve_backend_name(settings: TTSSettings | None = None) -> tuple[str, str]:
-    """The backend name to use and why (explicit setting, or the default rule)."""
+    """The backend name (or chain) to use and why (explicit setting, or the default rule)."""
     settings = settings or load_settings(TTSSettings)
     if settings.tts_backend:
-        get_backend(settings.tts_backend)
-        return settings.tts_backend, "UNMUTE_TTS_BACKEND is set"
+        names = chain_names(settings.tts_backend)
+        return CHAIN_SEPARATOR.join(names), "UNMUTE_TTS_BACKEND is set"
     return _choose_default()
 
 
+def fallback_policy(settings: TTSSettings) -> FallbackPolicy:
+    """The chain's deadline and probing, from the UNMUTE_TTS_FALLBACK_* settings."""
+    return FallbackPolicy(
+        first_audio_s=settings.tts_fallback_first_audio_s,
+        probe=ProbePolicy(
+            interval_s=settings.tts_fallback_probe_interval_s,
+            timeout_s=settings.tts_fallback_probe_timeout_s,
+        ),
+    )
+
+
+def chain_member(name: str, instance: str | None = None) -> ChainMember:
+    """Backend `name` as a member of a chain; with `instance`, at that server if the
+    backend takes one."""
+    spec = get_backend(name)
+    create: Callable[[str | None], TextToSpeech] = spec.create
+    create_at = spec.create_at
+    if create_at is not None and instance:
+        url = instance
+
+        def create_at_instance(voice: str | None) -> TextToSpeech:
+            return create_at(url, voice)
+
+        create = create_at_instance
+    return ChainMember(name, create, voices=spec.voices, prewarm=spec.prewarm)
+
+
 def create_tts(
-    name: str | None = None, voice: str | None = None, settings: TTSSettings | None = None
+    name: str | None = None,
+    voice: str | None = None,
+    settings: TTSSettings | None = None,
+    *,
+    instance: str | None = None,
 ) -> TextToSpeech:
-    """A new TTS session of the named, configured, or default backend."""
+    """A new TTS session of the named, configured, or default backend (or chain).
+
+    `instance`: a server URL for backends that take one (unmute's discovery)."""
     settings = settings or load_settings(TTSSettings)
-    backend = name or resolve_backend_name(settings)[0]
-    return get_backend(backend).create(voice or settings.tts_voice)
+    members = [
+        chain_member(member, instance)
+        for member in chain_names(name or resolve_backend_name(settings)[0])
+    ]
+    voice = voice or settings.tts_voice
+    if len(members) == 1:
+        return members[0].create(voice)
+    return FallbackTextToSpeech(members, voice, policy=fallback_policy(settings))

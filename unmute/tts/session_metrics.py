@@ -27,6 +27,10 @@ class TTSMetrics:
     retries: int = 0
     errors: int = 0
     interrupted: bool = False
+    chain: str | None = None
+    """The fallback chain this utterance went through (`backend` is the one that spoke)."""
+    fallbacks: list[str] = field(default_factory=lambda: list[str]())
+    """Each move to the next backend of the chain: `FROM -> TO (REASON)`."""
 
     @property
     def ttfa_s(self) -> float | None:

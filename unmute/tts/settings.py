@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,11 +29,22 @@ class TTSSettings(BaseSettings):
     model_config = settings_config("UNMUTE_")
 
     tts_backend: str | None = None
-    """Backend name (UNMUTE_TTS_BACKEND); unset picks by the default rule."""
+    """Backend name (UNMUTE_TTS_BACKEND), or a fallback chain of names separated by commas
+    (`orpheus,espeak`: the first that speaks before its deadline); unset picks by the
+    default rule."""
     tts_voice: str | None = None
-    """Voice for the chosen backend (UNMUTE_TTS_VOICE); unset uses the backend's default."""
+    """Voice for the chosen backend (UNMUTE_TTS_VOICE), the first of a chain; unset uses the
+    backend's default."""
     tts_startup_timeout_s: float = 10.0
     """Budget for start_up (UNMUTE_TTS_STARTUP_TIMEOUT_S), retries included."""
+    tts_fallback_first_audio_s: float = Field(default=1.0, gt=0.0)
+    """A chain moves to its next backend when the current one has no audio this long after
+    the first word (UNMUTE_TTS_FALLBACK_FIRST_AUDIO_S); the last one is never cut."""
+    tts_fallback_probe_interval_s: float = Field(default=5.0, gt=0.0)
+    """A chain's backend marked unavailable is probed (one word) at most this often
+    (UNMUTE_TTS_FALLBACK_PROBE_INTERVAL_S) until it speaks again."""
+    tts_fallback_probe_timeout_s: float = Field(default=10.0, gt=0.0)
+    """Longest a probe may take (UNMUTE_TTS_FALLBACK_PROBE_TIMEOUT_S), start-up included."""
 
 
 S = TypeVar("S", bound=BaseSettings)

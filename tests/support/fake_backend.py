@@ -28,6 +28,7 @@ class FakeTextToSpeech(BaseTextToSpeech):
         fail_after_words: int | None = None,
         silent: bool = False,
         word_s: float = WORD_S,
+        amplitude: float = 0.1,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(voice, retry=retry)
@@ -36,6 +37,8 @@ class FakeTextToSpeech(BaseTextToSpeech):
         self.fail_after_words = fail_after_words
         self.silent = silent
         self.word_s = word_s
+        self.amplitude = amplitude
+        """Peak of the tone: tells the audio of two fakes apart."""
         self.opens = 0
         self.closed = 0
 
@@ -63,7 +66,7 @@ class FakeTextToSpeech(BaseTextToSpeech):
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
                 yield TTSAudioMessage(
-                    pcm=(0.1 * np.sin(np.arange(samples) / 10)).astype(np.float32)
+                    pcm=(self.amplitude * np.sin(np.arange(samples) / 10)).astype(np.float32)
                 )
             t += self.word_s
             words += 1

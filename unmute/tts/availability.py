@@ -54,6 +54,15 @@ _states: dict[str, Availability] = {}
 FALLBACKS: Counter[tuple[str, str, str]] = Counter()
 """Fallbacks in this process: (reason, from backend, to backend) -> count."""
 _prometheus_counter: list[Any] = []
+_recovery: dict[str, bool] = {"enabled": True}
+
+
+def set_background_recovery(enabled: bool) -> None:
+    """Whether marking a backend unavailable starts its prewarm and probes (default on).
+
+    A one-shot process (the `say` command) turns it off: it has no later utterance to
+    recover for, and a prewarm's blocking health poll would keep it from exiting."""
+    _recovery["enabled"] = enabled
 
 
 def availability(name: str) -> Availability:
@@ -110,7 +119,7 @@ def mark_unavailable(
     state.available = False
     state.reason = reason
     state.changed_at = time.monotonic()
-    if prober is None or _probing(state):
+    if prober is None or not _recovery["enabled"] or _probing(state):
         return
     loop = asyncio.get_running_loop()
     state.probe_task = loop.create_task(
@@ -228,3 +237,4 @@ def reset() -> None:
             task.cancel()
     _states.clear()
     FALLBACKS.clear()
+    _recovery["enabled"] = True

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from unmute.tts.audio import write_wav
+from unmute.tts.availability import set_background_recovery
+from unmute.tts.backend_listing import list_backends_command
 from unmute.tts.orchestrator import Orchestrator, SpeechResult
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSTextMessage
 from unmute.tts.registry import (
     UnknownBackendError,
+    chain_names,
     get_backend,
-    list_backends,
     resolve_backend_name,
 )
 from unmute.tts.settings import SettingsError, TTSSettings, load_settings
@@ -166,19 +168,19 @@ def check_output_path(path: str) -> Path:
 
 
 def choose_backend(name: str | None, settings: TTSSettings, *, usable: bool = True) -> str:
-    """The backend to use (checked usable here unless `usable` is False); UsageError says
-    what to install or set."""
+    """The backend (or `a,b` chain) to use, each member checked usable here unless `usable`
+    is False; UsageError says what to install or set."""
     try:
-        backend = name or resolve_backend_name(settings)[0]
-        spec = get_backend(backend)
+        names = chain_names(name or resolve_backend_name(settings)[0])
     except UnknownBackendError as exc:
         if name or settings.tts_backend:
             raise UsageError(str(exc)) from None
         raise UsageError(NO_BACKEND_HINT) from None
-    reason = spec.unavailable_reason() if usable else None
-    if reason is not None:
-        raise UsageError(f"the {backend!r} backend is not usable here: {reason}")
-    return backend
+    for member in names:
+        reason = get_backend(member).unavailable_reason() if usable else None
+        if reason is not None:
+            raise UsageError(f"the {member!r} backend is not usable here: {reason}")
+    return ",".join(names)
 
 
 def _say(args: argparse.Namespace) -> int:
@@ -189,6 +191,7 @@ def _say(args: argparse.Namespace) -> int:
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress = Progress(sys.stderr, len(text.split())) if show_progress else None
     sink = CollectingSink(progress)
+    set_background_recovery(False)  # one utterance: nothing to recover for
     orchestrator = Orchestrator(sink, backend=backend, voice=args.voice, settings=settings)
     try:
         result: SpeechResult = asyncio.run(orchestrator.speak(stream_words(text)))
@@ -247,27 +250,6 @@ def _voices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _backends(args: argparse.Namespace) -> int:
-    rows: list[dict[str, Any]] = []
-    for name, spec in list_backends().items():
-        reason = spec.unavailable_reason()
-        rows.append(
-            {
-                "name": name,
-                "usable": reason is None,
-                "why_not": reason,
-                "description": spec.description,
-            }
-        )
-    if args.json:
-        print(json.dumps(rows))
-        return EXIT_OK
-    for row in rows:
-        status = "usable" if row["usable"] else f"unusable: {row['why_not']}"
-        print(f"{row['name']:<10} {status:<10}  {row['description']}")
-    return EXIT_OK
-
-
 def _version() -> str:
     try:
         return version("unmute-tts")
@@ -320,8 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     backends = sub.add_parser(
         "backends", help="list registered backends and whether they are usable"
     )
+    backends.add_argument(
+        "--chain",
+        help="show the availability of each backend of this fallback chain (a,b; default: "
+        "UNMUTE_TTS_BACKEND when it names a chain), probing each with one word",
+    )
     backends.add_argument("--json", action="store_true")
-    backends.set_defaults(func=_backends)
+    backends.set_defaults(func=list_backends_command)
 
     for register in _service_commands():
         register(sub)

@@ -34,7 +34,8 @@ from typing import Final
 
 from unmute.tts import availability as av
 from unmute.tts import session_metrics as mt
-from unmute.tts.base import AtCapacityError, prepare_text_for_tts
+from unmute.tts.base import prepare_text_for_tts
+from unmute.tts.chain_attempt import MemberAttempt, MemberFailed, WordLog
 from unmute.tts.protocol import (
     OutputMessage,
     TextToSpeech,
@@ -49,10 +50,6 @@ from unmute.tts.protocol import (
 logger = logging.getLogger(__name__)
 
 CHAIN_SEPARATOR: Final = ","
-START_POLL_S: Final = 0.01
-"""How often a member's start-up is checked for a refusal it is still retrying."""
-WORD_WAIT_POLL_S: Final = 0.05
-"""How often the deadline is looked at while no word has been sent yet."""
 
 
 def _no_voices() -> list[str]:
@@ -77,22 +74,6 @@ class FallbackPolicy:
 
     first_audio_s: float = 1.0
     probe: av.ProbePolicy = field(default_factory=av.ProbePolicy)
-
-
-class MemberFailed(Exception):
-    """The current member failed before its first audio; `reason` is a short label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class _End:
-    pass
-
-
-_END: Final = _End()
 
 
 class FallbackTextToSpeech:
@@ -123,13 +104,10 @@ class FallbackTextToSpeech:
         self.speaker: str | None = None
         """The member whose audio the consumer got (None before any audio)."""
         self._state: TTSState = "not_created"
-        self._sent: list[str | None] = []
-        """Every word sent so far, then None for the end of the text."""
-        self._sent_changed = asyncio.Event()
-        self._first_text_at: float | None = None
-        self._output: asyncio.Queue[OutputMessage | _End] = asyncio.Queue()
+        self._words = WordLog()
+        self._output: asyncio.Queue[OutputMessage | None] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
-        self._current: TextToSpeech | None = None
+        self._current: MemberAttempt | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._shutdown_lock = asyncio.Lock()
 
@@ -155,27 +133,24 @@ class FallbackTextToSpeech:
             return
         if self._state != "connected":
             raise RuntimeError("send() before start_up()")
-        if self._sent and self._sent[-1] is None:
+        if self._words.ended:
             logger.warning("%s: send() after end-of-stream ignored", self.name)
             return
         if isinstance(message, TTSClientEosMessage):
-            self._sent.append(None)
-        else:
-            text = message.text.strip()
-            if not text:
-                return
-            if self._first_text_at is None:
-                self._first_text_at = self.metrics.first_text_at = time.monotonic()
+            self._words.add(None)
+            return
+        text = message.text.strip()
+        if text:
+            self._words.add(text)
+            self.metrics.first_text_at = self._words.first_at
             self.metrics.words_sent += len(text.split())
-            self._sent.append(text)
-        self._sent_changed.set()
 
     async def __aiter__(self) -> AsyncIterator[OutputMessage]:
         if self._state == "not_created":
             raise RuntimeError("iterate only after start_up()")
         while self._state != "closed":
             item = await self._output.get()
-            if isinstance(item, _End):
+            if item is None:
                 break
             yield item
             if isinstance(item, TTSErrorMessage):
@@ -195,13 +170,13 @@ class FallbackTextToSpeech:
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
             if self._current is not None:
-                await _close(self._current)
+                await self._current.close()
             for task in list(self._background):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self.metrics.finished_at = self.metrics.finished_at or time.monotonic()
             self._state = "closed"
-            self._output.put_nowait(_END)
+            self._output.put_nowait(None)
             mt.publish(self.metrics)
 
     # -- the chain ---------------------------------------------------------------
@@ -235,7 +210,7 @@ class FallbackTextToSpeech:
             self._output.put_nowait(TTSErrorMessage(message=message))
         finally:
             self.metrics.finished_at = time.monotonic()
-            self._output.put_nowait(_END)
+            self._output.put_nowait(None)
 
     def _note_fallback(self, failed: str, following: str, failure: MemberFailed) -> None:
         logger.warning(
@@ -260,96 +235,33 @@ class FallbackTextToSpeech:
         voices = await asyncio.to_thread(member.voices)
         return self.voice if self.voice in voices else None
 
-    def _deadline(self, switched_at: float) -> float | None:
-        if self._first_text_at is None:
-            return None
-        return max(self._first_text_at, switched_at) + self.policy.first_audio_s
-
-    def _remaining(self, switched_at: float, deadline: bool) -> float | None:
-        """Seconds until the deadline (None: none applies; poll while no word yet)."""
-        if not deadline:
-            return None
-        due = self._deadline(switched_at)
-        if due is None:
-            return WORD_WAIT_POLL_S
-        left = due - time.monotonic()
-        if left <= 0:
-            raise MemberFailed(
-                "first-audio-deadline", f"no audio {self.policy.first_audio_s:g} s after the words"
-            )
-        return left
-
     async def _speak_through(self, index: int, member: ChainMember, *, deadline: bool) -> None:
         """Speak the utterance through `member`; MemberFailed before its first audio."""
-        switched_at = time.monotonic()
         try:
             tts = member.create(await self._voice_for(index, member))
         except Exception as exc:
             raise MemberFailed("start-up", f"cannot create a session: {exc}") from exc
-        self._current = tts
-        inbox: asyncio.Queue[OutputMessage | _End] = asyncio.Queue()
-        tasks: list[asyncio.Task[None]] = []
-        committed = False
+        deadline_s = self.policy.first_audio_s if deadline else None
+        attempt = self._current = MemberAttempt(tts, self._words, deadline_s=deadline_s)
         try:
-            await self._start(tts, switched_at, deadline)
-            tasks.append(asyncio.create_task(self._forward(tts), name=f"tts-chain-send-{index}"))
-            tasks.append(asyncio.create_task(_read(tts, inbox), name=f"tts-chain-read-{index}"))
-            held = await self._first_audio(inbox, switched_at, deadline)
-            committed = True
-            self._commit(member, tts)
-            for message in held:
-                self._deliver(message)
-            await self._relay(inbox)
-        finally:
-            if not committed:
-                self._current = None
-                self._dispose(tts, tasks)
-            else:
-                for task in tasks:
-                    task.cancel()
-
-    async def _start(self, tts: TextToSpeech, switched_at: float, deadline: bool) -> None:
-        start = asyncio.create_task(tts.start_up())
-        try:
-            while not start.done():
-                errors: list[Exception] = getattr(tts, "startup_errors", [])
-                if errors:
-                    kind = "at-capacity" if isinstance(errors[0], AtCapacityError) else "start-up"
-                    raise MemberFailed(kind, str(errors[0]))
-                remaining = self._remaining(switched_at, deadline)
-                wait = START_POLL_S if remaining is None else min(START_POLL_S, remaining)
-                await asyncio.wait({start}, timeout=wait)
+            await attempt.start()
+            held = await attempt.first_audio()
         except BaseException:
-            start.cancel()
-            with contextlib.suppress(BaseException):
-                await start
+            self._current = None
+            closing = asyncio.create_task(attempt.close(), name="tts-chain-close")
+            self._background.add(closing)
+            closing.add_done_callback(self._background.discard)
             raise
-        if (exc := start.exception()) is not None:
-            raise MemberFailed("start-up", str(exc) or type(exc).__name__) from exc
-        if tts.state() != "connected":
-            raise MemberFailed("start-up", "closed during start-up")
-
-    async def _first_audio(
-        self, inbox: asyncio.Queue[OutputMessage | _End], switched_at: float, deadline: bool
-    ) -> list[OutputMessage]:
-        """Wait for the member's first audio; return it with the words held before it."""
-        held: list[OutputMessage] = []
-        while True:
-            remaining = self._remaining(switched_at, deadline)
-            try:
-                async with asyncio.timeout(remaining):
-                    item = await inbox.get()
-            except TimeoutError:
-                continue  # _remaining raises once the deadline has passed
-            if isinstance(item, _End):
-                if any(word is not None for word in self._sent):
-                    raise MemberFailed("no-audio", "the stream ended without audio")
-                return held  # nothing to say: done
-            if isinstance(item, TTSErrorMessage):
-                raise MemberFailed("error", item.message)
-            held.append(item)
-            if isinstance(item, TTSAudioMessage) and len(item.pcm):
-                return held
+        self._commit(member, tts)
+        for message in held:
+            self._deliver(message)
+        while (message := await attempt.next_message()) is not None:
+            if isinstance(message, TTSErrorMessage):
+                self.metrics.errors += 1
+                logger.warning("%s failed after its first audio: %s", member.name, message.message)
+            self._deliver(message)
+            if isinstance(message, TTSErrorMessage):
+                return
 
     def _commit(self, member: ChainMember, tts: TextToSpeech) -> None:
         self.speaker = self.metrics.backend = member.name
@@ -366,59 +278,3 @@ class FallbackTextToSpeech:
         elif isinstance(message, TTSTextMessage):
             self.metrics.words_spoken += 1
         self._output.put_nowait(message)
-
-    async def _relay(self, inbox: asyncio.Queue[OutputMessage | _End]) -> None:
-        """After the first audio: everything the member says, an Error ending the stream."""
-        while not isinstance(item := await inbox.get(), _End):
-            if isinstance(item, TTSErrorMessage):
-                self.metrics.errors += 1
-                logger.warning("%s failed after its first audio: %s", self.speaker, item.message)
-            self._deliver(item)
-            if isinstance(item, TTSErrorMessage):
-                return
-
-    async def _forward(self, tts: TextToSpeech) -> None:
-        """Send the member every word so far, in order, then each new one, then the end."""
-        sent = 0
-        while True:
-            while sent < len(self._sent):
-                word = self._sent[sent]
-                sent += 1
-                if word is None:
-                    await tts.send(TTSClientEosMessage())
-                    return
-                await tts.send(TTSClientTextMessage(text=word))
-            self._sent_changed.clear()
-            if sent == len(self._sent):
-                await self._sent_changed.wait()
-
-    def _dispose(self, tts: TextToSpeech, tasks: list[asyncio.Task[None]]) -> None:
-        """Stop a member that lost the utterance, in the background: nothing it still says
-        reaches the consumer (its inbox is dropped with it)."""
-        for task in tasks:
-            task.cancel()
-        closing = asyncio.create_task(_close(tts, tasks), name="tts-chain-close")
-        self._background.add(closing)
-        closing.add_done_callback(self._background.discard)
-
-
-async def _read(tts: TextToSpeech, inbox: asyncio.Queue[OutputMessage | _End]) -> None:
-    """Everything `tts` yields, into `inbox`; an exception becomes an Error message."""
-    try:
-        async for message in tts:
-            inbox.put_nowait(message)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        inbox.put_nowait(TTSErrorMessage(message=str(exc) or type(exc).__name__))
-    inbox.put_nowait(_END)
-
-
-async def _close(tts: TextToSpeech, tasks: Sequence[asyncio.Task[None]] = ()) -> None:
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    try:
-        await tts.shutdown()
-    except Exception:
-        logger.exception("closing a TTS session of the chain failed")

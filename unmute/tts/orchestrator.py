@@ -23,7 +23,7 @@ from unmute.tts.protocol import (
     TTSClientEosMessage,
     TTSTextMessage,
 )
-from unmute.tts.registry import create_tts, get_backend, resolve_backend_name
+from unmute.tts.registry import chain_specs, create_tts, resolve_backend_name
 from unmute.tts.settings import TTSSettings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class SpeechResult:
     """What one `speak` call did."""
 
     backend: str
+    """The backend that spoke (of a chain: the member whose audio the sink got)."""
     voice: str | None
     ttfa_s: float | None = None
     """First text sent to the backend until its first audio."""
@@ -96,10 +97,10 @@ class Orchestrator:
         self._interrupted = False
 
     async def prewarm(self) -> None:
-        """Wake the backend (e.g. a cold-starting service) before speech is needed."""
-        spec = get_backend(self.backend)
-        if spec.prewarm is not None:
-            await spec.prewarm()
+        """Wake the backend (each of a chain; e.g. a cold-starting service) before speech
+        is needed."""
+        warmups = [spec.prewarm() for spec in chain_specs(self.backend) if spec.prewarm]
+        await asyncio.gather(*warmups)
 
     async def speak(self, deltas: AsyncIterable[str]) -> SpeechResult:
         """Speak the text streamed in `deltas` until it ends or `interrupt()` is called."""
@@ -122,6 +123,7 @@ class Orchestrator:
             await self._stop_tasks()
             await tts.shutdown()
             self._tts = None
+        result.backend = getattr(tts, "speaker", None) or result.backend
         first_text = clock.get("first_text")
         if first_text is not None:
             result.wall_s = time.monotonic() - first_text

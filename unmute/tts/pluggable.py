@@ -23,8 +23,8 @@ A capacity refusal seen during that first wait raises upstream's
 Inside unmute, upstream's `worker_tts_*` Prometheus metrics count as its own client
 counts them, and the recorder gets its `UnmuteResponseAudioDeltaReady` events.
 
-The handler's voice (a character's) goes to the backend (a chain's first) unless the backend lists its
-voices and that one is not among them (a Kyutai voice path sent to Orpheus): then
+The handler's voice (a character's) goes to the backend (a chain's first) unless the
+backend lists its voices and that one is not among them (a Kyutai voice path sent to Orpheus): then
 `UNMUTE_TTS_VOICE`, or the backend's default voice, speaks instead.
 """
 

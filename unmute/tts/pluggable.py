@@ -143,14 +143,19 @@ class TextToSpeech:
         self._startup_task = task
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_WAIT_S
-        try:
+        ready = asyncio.create_task(self._ready.wait(), name="pluggable-tts-ready")
+        try:  # back as soon as the backend is ready; a look for a refusal every 20 ms
             while not self._ready.is_set() and (remaining := deadline - loop.time()) > 0:
                 if self._refused_for_capacity():
                     break
-                await asyncio.wait({task}, timeout=min(remaining, 0.02))
+                await asyncio.wait(
+                    {task, ready}, timeout=min(remaining, 0.02), return_when="FIRST_COMPLETED"
+                )
         except BaseException:  # cancelled by discovery's timeout: release the backend
             await self._abandon()
             raise
+        finally:
+            ready.cancel()
         if self._refused_for_capacity():
             at_capacity = host.at_capacity_error("tts")
             if at_capacity is not None:

@@ -6,7 +6,7 @@ environment (scripts/unmute_host_env.py) and an upstream checkout on `PYTHONPATH
 project but the drop-in. Prints one JSON object as its last line.
 
 Each turn is one reply of upstream's own `UnmuteHandler` (only the LLM is faked: the
-reply in 5-character chunks, 10 ms apart; the microphone clock advances in real
+reply in 5-character chunks, 10 ms apart, the first at once; the microphone clock advances in real
 time). Turns alternate between upstream's client (`unmute.tts.text_to_speech`) and
 the drop-in (`unmute.tts.pluggable`), set as the handler's `TextToSpeech` (and the
 message classes it imports beside it) before each turn. Per turn, in ms:
@@ -14,6 +14,7 @@ message classes it imports beside it) before each turn. Per turn, in ms:
 - `handler_ttfa`: the handler's own measure (`debug_dict["timing"]["tts_audio"]`),
   from the LLM's first word, before the client's `start_up` has returned, to the
   first audio in its `_tts_loop`: a slow `start_up` counts there;
+- `start_up`: how long the client's `start_up` took (discovery waits for it);
 - `ttfa`: from the handler's first `send` of a word to the first `Audio` the client
   yields, split into `to_wire` (until the first word leaves on the WebSocket),
   `service` (until the first audio frame is read off it) and `from_wire` (until the
@@ -33,14 +34,16 @@ REPLY: str = CONFIG["reply"]
 
 
 class FakeLLMStream:
-    """Stands in for `VLLMStream`: the reply in 5-character chunks, 10 ms apart."""
+    """Stands in for `VLLMStream`: the reply in 5-character chunks, 10 ms apart, the
+    first at once (the TTS client is still starting up)."""
 
     def __init__(self, client: object, temperature: float = 1.0) -> None:
         self.client = client
 
     async def chat_completion(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         for i in range(0, len(REPLY), 5):
-            await asyncio.sleep(0.01)
+            if i:
+                await asyncio.sleep(0.01)
             yield REPLY[i : i + 5]
 
 
@@ -83,6 +86,11 @@ def timed(base: type) -> tuple[type, dict[str, float]]:
     marks: dict[str, float] = {}
 
     class Timed(base):  # type: ignore[misc, valid-type]
+        async def start_up(self) -> None:
+            started = asyncio.get_running_loop().time()
+            await super().start_up()
+            marks["start_up"] = asyncio.get_running_loop().time() - started
+
         async def send(self, message: Any) -> None:
             if "first_word" not in marks and getattr(message, "type", "Text") == "Text":
                 marks["first_word"] = asyncio.get_running_loop().time()
@@ -141,6 +149,7 @@ async def turn(uh: Any, client: type) -> dict[str, float]:
         raise RuntimeError(f"{client.__module__}: no first word or audio: {marks}")
     return {
         "handler_ttfa": handler_ttfa * 1000,
+        "start_up": marks["start_up"] * 1000,
         "ttfa": (marks["first_audio"] - marks["first_word"]) * 1000,
         "to_wire": (WIRE["first_word"] - marks["first_word"]) * 1000,
         "service": (WIRE["first_audio"] - WIRE["first_word"]) * 1000,

@@ -12,7 +12,10 @@ chain), alternating turn by turn in one process (`bench/dropin_driver.py`).
 
 Columns (medians, ms): `handler` is the handler's own measure (the LLM's first word,
 before the client's `start_up` returned, to the first audio in its `_tts_loop`); the
-difference and the ratio are of it. `ttfa` runs from the handler's first word sent
+difference and the ratio are of it. `start_wait` is the part of it before the
+handler could send its first word (its client's `start_up` not yet returned);
+`start_up` is how long the client's `start_up` took.
+`ttfa` runs from the handler's first word sent
 to the first audio its client yields: `to_wire` (until the word leaves on the
 WebSocket) + `service` (until the first audio frame is read off it) + `from_wire`
 (until the client yields it). `own` = to_wire + from_wire: what the client itself
@@ -89,9 +92,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         service.stop()
         servers.stop_all()
-    parts = ("handler_ttfa", "ttfa", "to_wire", "service", "from_wire")
+    parts = ("handler_ttfa", "start_up", "ttfa", "to_wire", "service", "from_wire")
+    for turns in times.values():
+        for t in turns:
+            t["start_wait"] = t["handler_ttfa"] - t["ttfa"]
     rows = {
-        client: {part: round(statistics.median(t[part] for t in turns), 2) for part in parts}
+        client: {
+            part: round(statistics.median(t[part] for t in turns), 2)
+            for part in (*parts, "start_wait")
+        }
         for client, turns in times.items()
     }
     paired = [
@@ -130,13 +139,16 @@ def main() -> None:
         return
     print(f"drop-in backend {result['backend']}, {result['runs']} alternating turns per client")
     print(
-        f"{'client':<10} {'handler ms':>10} {'ttfa ms':>9} {'to_wire':>9} {'service':>9} "
-        f"{'from_wire':>9}  own ms"
+        f"{'client':<10} {'handler ms':>10} {'start_up':>9} {'start_wait':>10} {'ttfa ms':>9} "
+        f"{'to_wire':>9} "
+        f"{'service':>9} {'from_wire':>9}  own ms"
     )
     for client, row in result["clients"].items():
         own = result["client_own_ms"][client]
         print(
-            f"{client:<10} {row['handler_ttfa']:>10} {row['ttfa']:>9} {row['to_wire']:>9} "
+            f"{client:<10} {row['handler_ttfa']:>10} {row['start_up']:>9} {row['start_wait']:>10} "
+            f"{row['ttfa']:>9} "
+            f"{row['to_wire']:>9} "
             f"{row['service']:>9} {row['from_wire']:>9}  {own}"
         )
     print(

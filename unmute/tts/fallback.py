@@ -252,7 +252,7 @@ class FallbackTextToSpeech:
             self._background.add(closing)
             closing.add_done_callback(self._background.discard)
             raise
-        self._commit(member, tts)
+        self._commit(member)
         for message in held:
             self._deliver(message)
         while (message := await attempt.next_message()) is not None:
@@ -263,11 +263,8 @@ class FallbackTextToSpeech:
             if isinstance(message, TTSErrorMessage):
                 return
 
-    def _commit(self, member: ChainMember, tts: TextToSpeech) -> None:
+    def _commit(self, member: ChainMember) -> None:
         self.speaker = self.metrics.backend = member.name
-        member_metrics = getattr(tts, "metrics", None)
-        if isinstance(member_metrics, mt.TTSMetrics):
-            member_metrics.chain = self.name
         av.mark_available(member.name)
 
     def _deliver(self, message: OutputMessage) -> None:

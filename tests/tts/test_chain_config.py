@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.fake_backend import FakeTextToSpeech
 from tests.tts.cli_support import clean_env, run_cli
@@ -16,7 +18,8 @@ from unmute.tts import registry
 from unmute.tts.base import BackendError
 from unmute.tts.fallback import FallbackTextToSpeech
 from unmute.tts.orchestrator import Orchestrator
-from unmute.tts.protocol import FloatArray, TTSTextMessage
+from unmute.tts.pluggable import TextToSpeech
+from unmute.tts.protocol import FloatArray, TTSClientEosMessage, TTSTextMessage
 from unmute.tts.registry import BackendSpec, UnknownBackendError
 from unmute.tts.settings import TTSSettings
 
@@ -26,9 +29,30 @@ class Down(FakeTextToSpeech):
         raise BackendError("service down")
 
 
+class Cold(FakeTextToSpeech):
+    async def _open(self) -> None:
+        await asyncio.Event().wait()
+
+
+WARMED: list[str] = []
+
+
+async def _warm_down() -> None:
+    WARMED.append("down")
+
+
+async def _warm_fake() -> None:
+    WARMED.append("fake")
+
+
 FAKES = {
-    "down": BackendSpec(name="down", description="always down", create=lambda v: Down(v)),
-    "fake": BackendSpec(name="fake", description="works", create=lambda v: FakeTextToSpeech(v)),
+    "down": BackendSpec(
+        name="down", description="always down", create=lambda v: Down(v), prewarm=_warm_down
+    ),
+    "cold": BackendSpec(name="cold", description="never ready", create=lambda v: Cold(v)),
+    "fake": BackendSpec(
+        name="fake", description="works", create=lambda v: FakeTextToSpeech(v), prewarm=_warm_fake
+    ),
 }
 
 
@@ -94,6 +118,38 @@ async def test_the_orchestrator_speaks_through_a_chain_and_names_the_member_that
     assert result.error is None
     assert result.backend == "fake"
     assert sink.words == ["Hello", "there", "world."]
+
+
+async def test_orchestrator_prewarm_wakes_every_member_of_the_chain(fakes: None) -> None:
+    WARMED.clear()
+    await Orchestrator(Sink(), backend="down,fake").prewarm()
+    assert sorted(WARMED) == ["down", "fake"]
+
+
+async def test_the_drop_in_starts_up_within_unmutes_limit_and_speaks_through_the_chain(
+    fakes: None,
+) -> None:
+    settings = TTSSettings(tts_backend="cold,fake", tts_fallback_first_audio_s=0.2)
+    tts = TextToSpeech(settings=settings)
+    async with asyncio.timeout(0.5):
+        await tts.start_up()
+    assert tts.state() == "connected"
+    for word in ("Hello", "there."):
+        await tts.send(word)
+    await tts.send(TTSClientEosMessage())
+    received = [message async for message in tts]
+    assert [m.text for m in received if isinstance(m, TTSTextMessage)] == ["Hello", "there."]
+
+
+async def test_a_fallback_counts_in_the_prometheus_counter(fakes: None) -> None:
+    labels = {"reason": "start-up", "from_backend": "down", "to_backend": "fake"}
+    before = REGISTRY.get_sample_value("unmute_tts_fallbacks_total", labels) or 0.0
+    await Orchestrator(Sink(), backend="down,fake").speak(one_word())
+    assert REGISTRY.get_sample_value("unmute_tts_fallbacks_total", labels) == before + 1
+
+
+async def one_word() -> AsyncIterator[str]:
+    yield "Hello."
 
 
 # -- the CLI, with the real backends ----------------------------------------------------

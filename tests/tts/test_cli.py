@@ -124,6 +124,14 @@ def test_voices_defaults_to_the_backend_say_would_use(tmp_path: Path) -> None:
     assert "en" in listing["voices"]
 
 
+def test_voices_of_a_chain_are_those_of_its_first_member(tmp_path: Path) -> None:
+    done = run_cli("voices", "--json", "--backend", "espeak,fixture", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert listing["backend"] == "espeak"
+    assert listing["voices"] == get_backend("espeak").voices()
+
+
 def test_voices_of_an_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli("voices", "--backend", "nope", cwd=tmp_path)
     assert done.returncode == 2

@@ -234,7 +234,8 @@ def _print_summary(args: argparse.Namespace, result: SpeechResult, output: Path 
 
 
 def _voices(args: argparse.Namespace) -> int:
-    backend = choose_backend(args.backend, load_settings(TTSSettings), usable=False)
+    chosen = choose_backend(args.backend, load_settings(TTSSettings), usable=False)
+    backend = chain_names(chosen)[0]  # a chain speaks the handler's voice with its first member
     spec = get_backend(backend)
     voices = (spec.service_voices or spec.voices)()
     reason = spec.unavailable_reason()

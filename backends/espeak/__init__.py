@@ -47,8 +47,8 @@ def _create(voice: str | None) -> TextToSpeech:
 def _voices() -> list[str]:
     if _unavailable_reason() is not None:
         return []
-    from backends.espeak.engine import EspeakEngine
-    from backends.espeak.library import EspeakError
+    from unmute.tts.espeak_ng.engine import EspeakEngine
+    from unmute.tts.espeak_ng.library import EspeakError
 
     try:
         return EspeakEngine.get().voices()

@@ -17,9 +17,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from backends.espeak.engine import DEFAULT_VOICE, EspeakEngine
-from backends.espeak.stream import SynthChunk
 from unmute.tts.base import BaseTextToSpeech, RetryPolicy
+from unmute.tts.espeak_ng.engine import DEFAULT_VOICE, EspeakEngine
+from unmute.tts.espeak_ng.stream import SynthChunk
 from unmute.tts.phrasing import Phrase, Phrasing, phrases
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
 from unmute.tts.resampling import ResampledBlocks

@@ -1,9 +1,12 @@
-"""Word times estimated from streamed audio (placeholder of the shared estimator).
+"""Word times for speech whose engine gives none, estimated from the audio itself.
 
-This is a stand-in with the agreed interface (see the module of the same name on
-main once the shared estimator lands, which replaces it): words are spread over the
-audio by their length in characters, at a typical speaking rate while the piece's
-audio streams in, and fitted to the piece's real length once it ends.
+`create_word_timer()` returns the best estimator installed here: `EspeakDtwWordTimer`
+(the words spoken by libespeak-ng, whose word times are exact for its own audio,
+mapped onto the real audio by streaming dynamic time warping of MFCCs) when the
+`espeak` extra is installed, else `ProportionalWordTimer` (a spread by word length at
+a speaking rate learned as audio arrives). Both follow `WordTimer`: the words of a
+piece of speech, then its audio in any chunk sizes; each word comes back once, in
+order, once at most `lookahead_s` of audio past its start has been pushed.
 """
 
 from __future__ import annotations
@@ -11,84 +14,60 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 
-from unmute.tts.protocol import SAMPLE_RATE, FloatArray
+from unmute.tts.extras import missing_modules
+from unmute.tts.protocol import FloatArray
 
 logger = logging.getLogger(__name__)
 
-CHARS_PER_S: Final = 14.0
-"""A typical speaking rate, characters (spaces included) per second."""
+MAX_LOOKAHEAD_S = 0.5
+"""The most audio past a word's start an estimator may wait for before deciding it."""
 
 
 @dataclass(frozen=True)
 class TimedWord:
-    """A word and its times on the timer's timeline (seconds of audio pushed)."""
+    """A word and its time on the timer's timeline (seconds of audio pushed since the
+    timer was created)."""
 
     text: str
+    """The word exactly as given to `begin_piece`."""
     start_s: float
     stop_s: float
 
 
 class WordTimer(Protocol):
-    """Times the words of pieces of speech as their audio streams in."""
-
-    def begin_piece(self, words: Sequence[str]) -> None: ...
-
-    def push_audio(self, pcm: FloatArray) -> list[TimedWord]: ...
-
-    def end_piece(self) -> list[TimedWord]: ...
-
-
-class _CharacterRateTimer:
-    """Spreads words over the audio by character count."""
-
-    def __init__(self, lookahead_s: float) -> None:
-        self.lookahead_s = lookahead_s
-        self._pushed_s = 0.0
-        self._piece_start_s = 0.0
-        self._words: list[str] = []
-        self._offsets: list[float] = []
-        """Start of each word in characters from the piece's start, then the total."""
-        self._given = 0
+    """A streaming word-time estimator over consecutive pieces of speech."""
 
     def begin_piece(self, words: Sequence[str]) -> None:
-        self._words = list(words)
-        self._piece_start_s = self._pushed_s
-        self._offsets = [0.0]
-        for word in self._words:
-            self._offsets.append(self._offsets[-1] + len(word) + 1)
-        self._given = 0
+        """The words of the next piece of speech, whose audio follows via push_audio."""
+        ...
 
     def push_audio(self, pcm: FloatArray) -> list[TimedWord]:
-        self._pushed_s += len(pcm) / SAMPLE_RATE
-        out: list[TimedWord] = []
-        while self._given < len(self._words):
-            start = self._piece_start_s + self._offsets[self._given] / CHARS_PER_S
-            stop = self._piece_start_s + self._offsets[self._given + 1] / CHARS_PER_S
-            if max(start + self.lookahead_s, stop) > self._pushed_s:
-                break
-            out.append(TimedWord(self._words[self._given], start, stop))
-            self._given += 1
-        return out
+        """24 kHz float32 mono audio of the current piece; the words now decided."""
+        ...
 
     def end_piece(self) -> list[TimedWord]:
-        begin = self._piece_start_s
-        if self._given:
-            begin += self._offsets[self._given] / CHARS_PER_S
-        begin = min(begin, self._pushed_s)
-        span = self._pushed_s - begin
-        chars = self._offsets[-1] - self._offsets[self._given]
-        out: list[TimedWord] = []
-        for index in range(self._given, len(self._words)):
-            first = (self._offsets[index] - self._offsets[self._given]) / chars
-            last = (self._offsets[index + 1] - self._offsets[self._given]) / chars
-            out.append(TimedWord(self._words[index], begin + first * span, begin + last * span))
-        self._given = len(self._words)
-        return out
+        """The piece's audio is complete: every remaining word of the piece, in order."""
+        ...
 
 
-def create_word_timer(*, lookahead_s: float = 0.5, language: str = "en-us") -> WordTimer:
-    """The estimator installed here (this placeholder: the character-rate rule)."""
-    logger.debug("word timer: character-rate rule (%s)", language)
-    return _CharacterRateTimer(lookahead_s)
+def create_word_timer(
+    *, lookahead_s: float = MAX_LOOKAHEAD_S, language: str = "en-us"
+) -> WordTimer:
+    """The best estimator installed here (see the module docstring); logs which at DEBUG."""
+    from unmute.tts.word_timer.proportional import ProportionalWordTimer
+
+    missing = missing_modules("espeakng_loader", "soxr")
+    if missing:
+        logger.debug("word timer: proportional spread (%s not installed)", ", ".join(missing))
+        return ProportionalWordTimer(lookahead_s=lookahead_s)
+    from unmute.tts.word_timer.aligner import EspeakDtwWordTimer, espeak_voice_for
+
+    try:
+        voice = espeak_voice_for(language)
+    except Exception as exc:  # the library cannot load, or has no such language
+        logger.warning("word timer: proportional spread (espeak-ng unusable: %s)", exc)
+        return ProportionalWordTimer(lookahead_s=lookahead_s)
+    logger.debug("word timer: espeak-ng + DTW aligner (voice %s)", voice)
+    return EspeakDtwWordTimer(voice, lookahead_s=lookahead_s)

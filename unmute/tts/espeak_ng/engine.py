@@ -16,10 +16,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Final
 
-import espeakng_loader  # pyright: ignore[reportMissingTypeStubs]
 import numpy as np
 
-from backends.espeak.library import (
+from unmute.tts.espeak_ng.library import (
     BUFFER_MS,
     CALLBACK_ABORT,
     CALLBACK_CONTINUE,
@@ -32,7 +31,8 @@ from backends.espeak.library import (
     Event,
     Library,
 )
-from backends.espeak.stream import SynthChunk, SynthesisResult, SynthesisStream, WordEvent
+from unmute.tts.espeak_ng.stream import SynthChunk, SynthesisResult, SynthesisStream, WordEvent
+from unmute.tts.extras import require_extra
 
 DEFAULT_VOICE: Final = "en-us"
 """The voice used when none is asked for."""
@@ -85,9 +85,8 @@ class EspeakEngine:
         """The process-wide engine, initialized on first use."""
         with ENGINE_LOCK:
             if cls._instance is None:
-                cls._instance = cls(
-                    espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
-                )
+                loader = require_extra("espeakng_loader", "espeak", feature="libespeak-ng")
+                cls._instance = cls(loader.get_library_path(), loader.get_data_path())
             return cls._instance
 
     # -- voices ----------------------------------------------------------------------

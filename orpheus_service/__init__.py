@@ -4,7 +4,8 @@ The folders follow the pipeline, text in, audio out:
 
 - `engine/`: text to audio frames: `prompt` (Orpheus prompt and voices), `segmenter`
   (sentence splitting), `tokens` (`OrpheusTokenParser`: audio tokens to SNAC frames),
-  `word_timing`, `frame_decoder` and `scheduler`/`decode_backends` (batched decoding),
+  `word_aligned_audio` (audio held until the words starting in it are timed by
+  `unmute.tts.word_timer`), `frame_decoder` and `scheduler`/`decode_backends` (batched decoding),
   `generation_gate` (llama-server's time to the syntheses closest to running dry),
   `events`, and `pipeline` (`OrpheusEngine`, which runs them all).
 - `llama/`: the llama.cpp side: `client` (streaming `/completion` client) and `server`

@@ -35,8 +35,9 @@ from orpheus_service.engine.prompt import build_prompt
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.token_source import TokenSource
 from orpheus_service.engine.tokens import Frame, OrpheusTokenParser, TokenStats
-from orpheus_service.engine.word_timing import DEFAULT_SECONDS_PER_UNIT, WordClock
+from orpheus_service.engine.word_aligned_audio import WordAlignedAudio
 from orpheus_service.llama.sampling import SamplingOverrides
+from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord, create_word_timer
 
 
 class SynthesisOptions(Protocol):
@@ -102,7 +103,7 @@ class Synthesis(AsyncClosing):
         self._text = text
         self._segmenter = segmenter
         self._events = self._run()
-        self._seconds_per_unit = DEFAULT_SECONDS_PER_UNIT
+        self._words = WordAlignedAudio(create_word_timer(), MAX_LOOKAHEAD_S)
         self._first_audio_at: float | None = None
         self._requests = 0  # llama requests running (0 or 1)
         self._frames = 0  # frames generated, all segments
@@ -217,8 +218,9 @@ class Synthesis(AsyncClosing):
         try:
             stats = self.stats
             offset = stats.audio_s
-            clock = WordClock(job.text, self._seconds_per_unit)
-            produced = 0  # samples of this segment
+            # espeak-ng speaks the segment for the aligner: off the event loop.
+            await asyncio.to_thread(self._words.begin, job.text.split())
+            sent = 0  # samples of this segment sent
             end: _SegmentEnd | None = None
             while end is None:
                 batch: list[Frame] = []
@@ -237,21 +239,20 @@ class Synthesis(AsyncClosing):
                 if pcm is not None and pcm.size:
                     pcm = self._cushion.take(pcm)
                 if pcm is not None and pcm.size:
-                    for event in self._audio(job, clock, pcm, offset, produced, started):
+                    for event in self._timed(job, *self._words.push(pcm), offset, sent, started):
                         yield event
-                    produced += pcm.shape[0]
+                        if isinstance(event, AudioChunk):
+                            sent += event.pcm.shape[0]
             tail = self._cushion.release(await decoder.flush())
             if end.stats.frames == 0:
                 raise NoAudioError(_no_audio_message(job, end.stats))
-            tail_samples = 0 if tail is None else tail.shape[0]
-            duration = (produced + tail_samples) / SAMPLE_RATE
-            for word, start, stop in clock.finish(duration):
-                yield WordTiming(word, offset + start, offset + stop, job.index)
-            if tail is not None and tail.size:
-                yield self._chunk(job, tail, offset, produced, started)
-            if clock.total_weight > 0 and duration > 0:
-                measured = duration / clock.total_weight
-                self._seconds_per_unit = 0.5 * self._seconds_per_unit + 0.5 * measured
+            words, audio = self._words.push(tail) if tail is not None and tail.size else ([], [])
+            more_words, rest = self._words.finish()
+            for event in self._timed(job, words + more_words, audio + rest, offset, sent, started):
+                yield event
+                if isinstance(event, AudioChunk):
+                    sent += event.pcm.shape[0]
+            duration = sent / SAMPLE_RATE
             stats.segments += 1
             stats.tokens.add(end.stats)
             stats.truncated_segments += int(end.truncated)
@@ -259,21 +260,22 @@ class Synthesis(AsyncClosing):
         finally:
             await _close(decoder)  # releases a decoder left unflushed (cancelled, failed)
 
-    def _audio(
+    def _timed(
         self,
         job: _SegmentJob,
-        clock: WordClock,
-        pcm: Pcm,
+        words: list[TimedWord],
+        audio: list[Pcm],
         offset: float,
-        produced: int,
+        sent: int,
         started: float,
     ) -> list[EngineEvent]:
-        covered = (produced + pcm.shape[0]) / SAMPLE_RATE
+        """The words just timed, then the audio released (none starts a later word)."""
         events: list[EngineEvent] = [
-            WordTiming(word, offset + start, offset + stop, job.index)
-            for word, start, stop in clock.advance(covered)
+            WordTiming(word.text, word.start_s, word.stop_s, job.index) for word in words
         ]
-        events.append(self._chunk(job, pcm, offset, produced, started))
+        for pcm in audio:
+            events.append(self._chunk(job, pcm, offset, sent, started))
+            sent += pcm.shape[0]
         return events
 
     def _chunk(

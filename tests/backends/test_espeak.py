@@ -83,8 +83,8 @@ async def test_words_arrive_in_text_order_with_increasing_times_inside_the_audio
 
 @needs_espeak
 async def test_word_times_come_from_espeak_word_events() -> None:
-    from backends.espeak.engine import EspeakEngine
-    from backends.espeak.stream import SynthChunk
+    from unmute.tts.espeak_ng.engine import EspeakEngine
+    from unmute.tts.espeak_ng.stream import SynthChunk
 
     engine = EspeakEngine.get()
     chunks: list[SynthChunk] = []
@@ -142,7 +142,7 @@ async def test_first_audio_reaches_the_consumer_before_the_text_is_all_spoken() 
 
 @needs_espeak
 async def test_engine_streams_chunks_while_the_library_is_still_synthesizing() -> None:
-    from backends.espeak.engine import EspeakEngine
+    from unmute.tts.espeak_ng.engine import EspeakEngine
 
     engine = EspeakEngine.get()
     async with engine.stream(LONG_TEXT, "en-us") as stream:
@@ -158,7 +158,7 @@ async def test_engine_streams_chunks_while_the_library_is_still_synthesizing() -
 
 @needs_espeak
 async def test_cancellation_mid_synthesis_stops_promptly() -> None:
-    from backends.espeak.engine import ENGINE_LOCK, EspeakEngine
+    from unmute.tts.espeak_ng.engine import ENGINE_LOCK, EspeakEngine
 
     engine = EspeakEngine.get()
     started = time.monotonic()

@@ -10,7 +10,7 @@ from tests.orpheus_service.engine.test_pipeline import (
     SAMPLES,
     FakeDecoder,
     FakeSource,
-    assert_words_come_before_the_audio_that_ends_after_them,
+    assert_words_come_before_the_audio_they_start_in,
     audio_of,
     collect,
 )
@@ -50,8 +50,8 @@ async def test_a_first_segment_shorter_than_the_cushion_goes_out_whole_at_its_en
     assert first.pcm.shape[0] == 2 * SAMPLES
 
 
-async def test_each_word_still_comes_before_the_audio_that_ends_after_it() -> None:
-    assert_words_come_before_the_audio_that_ends_after_them(await speak(0.2))
+async def test_each_word_still_comes_before_the_audio_it_starts_in() -> None:
+    assert_words_come_before_the_audio_they_start_in(await speak(0.2))
 
 
 def test_the_settings_set_the_cushion_and_the_gate() -> None:

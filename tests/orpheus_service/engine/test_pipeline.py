@@ -235,25 +235,25 @@ async def test_word_timings_are_monotonic_and_do_not_overlap() -> None:
         previous_stop = word.stop_s
 
 
-def assert_words_come_before_the_audio_that_ends_after_them(events: list[EngineEvent]) -> float:
-    """Every WordTiming ends within the audio of the next chunk; the audio's end (s)."""
+def assert_words_come_before_the_audio_they_start_in(events: list[EngineEvent]) -> float:
+    """No word starts in audio sent before it, and every word starts within the audio;
+    the audio's end (s)."""
     audio_end = 0.0
-    pending: list[WordTiming] = []
+    words: list[WordTiming] = []
     for event in events:
         if isinstance(event, WordTiming):
-            pending.append(event)
+            assert event.start_s >= audio_end - 1e-9, (event, audio_end)
+            words.append(event)
         elif isinstance(event, AudioChunk):
             audio_end = event.start_s + event.duration_s
-            assert all(w.stop_s <= audio_end + 1e-9 for w in pending)
-            pending = []
-    assert not pending
+    assert all(word.stop_s <= audio_end + 1e-9 for word in words)
     return audio_end
 
 
-async def test_each_word_timing_comes_before_the_audio_that_ends_after_it() -> None:
+async def test_each_word_comes_before_the_audio_it_starts_in() -> None:
     text = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
     events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(text))
-    audio_end = assert_words_come_before_the_audio_that_ends_after_them(events)
+    audio_end = assert_words_come_before_the_audio_they_start_in(events)
     assert audio_end == pytest.approx(audio_of(events).shape[0] / 24000)
 
 

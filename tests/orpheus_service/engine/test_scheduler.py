@@ -38,8 +38,9 @@ async def worker_entered(event: threading.Event) -> None:
 class RecordingBackend:
     """Returns, per request, the first codes of its frames (and -1 for a flush)."""
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, samples_per_code: int = 1) -> None:
         self.delay_s = delay_s
+        self.samples_per_code = samples_per_code
         self.batches: list[list[int]] = []
         self.threads: set[str] = set()
         self.gate: threading.Event | None = None
@@ -63,7 +64,8 @@ class RecordingBackend:
         out: list[Pcm | None] = []
         for r in requests:
             values = [f[0] for f in r.frames] + ([-1] if r.flush else [])
-            out.append(np.asarray(values, dtype=np.float32) if values else None)
+            pcm = np.repeat(np.asarray(values, dtype=np.float32), self.samples_per_code)
+            out.append(pcm if values else None)
         return out
 
 
@@ -335,7 +337,8 @@ async def test_a_cancelled_synthesis_stops_counting_as_open() -> None:
     from orpheus_service.engine.pipeline import OrpheusEngine
     from tests.orpheus_service.engine.test_pipeline import FakeSource
 
-    scheduler = DecodeScheduler(RecordingBackend())
+    # A frame's worth of samples per frame: audio goes out once its words are timed.
+    scheduler = DecodeScheduler(RecordingBackend(samples_per_code=2048))
     engine = OrpheusEngine(FakeSource(forever=True, token_delay_s=0.001), scheduler.decoder_factory)
     synthesis = engine.synthesize("Keep talking forever.")
     while not isinstance(await anext(synthesis), AudioChunk):

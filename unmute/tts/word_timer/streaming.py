@@ -108,8 +108,8 @@ class StreamingWordTimer:
         if final:
             estimates = [now_s if e is None else e for e in estimates]
         estimates += [None] * (remaining - len(estimates))
-        # A word not decided before this call may not start before then minus lookahead.
-        floor_s = min(max(self._floor_s, before_s - self.lookahead_s), now_s)
+        # A word not decided before this call starts after then minus lookahead.
+        floor_s = min(max(self._floor_s, before_s - self.lookahead_s + 1 / SAMPLE_RATE), now_s)
         out: list[TimedWord] = []
         for index, estimate in enumerate(estimates):
             if estimate is None or (not final and estimate > now_s - self.lookahead_s):

@@ -1,0 +1,195 @@
+"""The WordTimer contract, for both estimators, on real speech (piper's voice), and bad
+input: every word once, in order, within its piece, on one timeline, by the lookahead."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from bench.word_timing_corpus import Piece, load_voice, speak_piece
+from unmute.tts.protocol import SAMPLE_RATE
+from unmute.tts.word_timer import TimedWord, WordTimer, create_word_timer
+from unmute.tts.word_timer.aligner import EspeakDtwWordTimer
+from unmute.tts.word_timer.proportional import ProportionalWordTimer
+
+CHUNK = SAMPLE_RATE * 80 // 1000
+
+TIMERS: dict[str, Callable[[], WordTimer]] = {
+    "espeak-dtw": lambda: EspeakDtwWordTimer("en-us"),
+    "proportional": lambda: ProportionalWordTimer(),
+}
+
+
+SENTENCES = [
+    "Hi there! Could you tell me, roughly, what time the museum opens?",
+    "Sure, it opens at nine, and closes at half past five.",
+    "Okay, so we need eggs, flour, some butter and, um, a little sugar.",
+]
+"""Not in the benchmark's corpus."""
+
+
+@pytest.fixture(scope="module")
+def speech() -> list[Piece]:
+    """The sentences spoken by piper, with each word's true start (its alignments)."""
+    pytest.importorskip("piper", reason="needs piper-tts (the dev extra)")
+    voice = load_voice()
+    return [speak_piece(voice, text) for text in SENTENCES]
+
+
+@pytest.fixture(params=sorted(TIMERS))
+def timer(request: pytest.FixtureRequest) -> WordTimer:
+    return TIMERS[request.param]()
+
+
+def feed(
+    timer: WordTimer, words: list[str], pcm: np.ndarray, chunk: int = CHUNK
+) -> list[TimedWord]:
+    timer.begin_piece(words)
+    out: list[TimedWord] = []
+    for at in range(0, len(pcm), chunk):
+        out += timer.push_audio(pcm[at : at + chunk])
+    return out + timer.end_piece()
+
+
+def test_every_word_comes_back_once_in_order_within_the_piece(
+    timer: WordTimer, speech: list[Piece]
+) -> None:
+    piece = speech[0]
+    words = feed(timer, piece.words, piece.pcm)
+    assert [w.text for w in words] == piece.words
+    seconds = len(piece.pcm) / SAMPLE_RATE
+    assert all(0.0 <= w.start_s <= w.stop_s <= seconds for w in words)
+    assert all(a.start_s <= b.start_s for a, b in itertools.pairwise(words))
+
+
+def test_pieces_continue_on_one_timeline(timer: WordTimer, speech: list[Piece]) -> None:
+    first, second = speech[0], speech[1]
+    feed(timer, first.words, first.pcm)
+    words = feed(timer, second.words, second.pcm)
+    begin = len(first.pcm) / SAMPLE_RATE
+    end = begin + len(second.pcm) / SAMPLE_RATE
+    assert all(begin <= w.start_s <= w.stop_s <= end for w in words)
+    assert words[0].start_s - begin == pytest.approx(second.starts_s[0], abs=0.25)
+
+
+def test_a_word_comes_back_no_later_than_the_push_past_its_start_plus_lookahead(
+    timer: WordTimer, speech: list[Piece]
+) -> None:
+    piece = speech[2]
+    timer.begin_piece(piece.words)
+    pushed = 0
+    returned: list[TimedWord] = []
+    for at in range(0, len(piece.pcm), CHUNK):
+        before_s = pushed / SAMPLE_RATE
+        block = piece.pcm[at : at + CHUNK]
+        pushed += len(block)
+        for word in timer.push_audio(block):
+            assert before_s < word.start_s + 0.5, (word, before_s)
+            returned.append(word)
+    ended_s = pushed / SAMPLE_RATE
+    for word in timer.end_piece():
+        assert ended_s < word.start_s + 0.5, (word, ended_s)
+        returned.append(word)
+    assert [w.text for w in returned] == piece.words
+
+
+def test_the_aligner_decides_most_words_before_the_piece_ends(speech: list[Piece]) -> None:
+    piece = speech[2]
+    timer = EspeakDtwWordTimer("en-us")
+    timer.begin_piece(piece.words)
+    early = [
+        w
+        for at in range(0, len(piece.pcm), CHUNK)
+        for w in timer.push_audio(piece.pcm[at : at + CHUNK])
+    ]
+    timer.end_piece()
+    assert len(early) >= len(piece.words) - 3
+
+
+def test_the_aligner_finds_word_starts_in_real_speech(speech: list[Piece]) -> None:
+    timer = EspeakDtwWordTimer("en-us")
+    errors: list[float] = []
+    offset = 0.0
+    for piece in speech:
+        words = feed(timer, piece.words, piece.pcm)
+        errors += [abs(w.start_s - offset - t) for w, t in zip(words, piece.starts_s, strict=True)]
+        offset += len(piece.pcm) / SAMPLE_RATE
+    assert float(np.median(errors)) < 0.06
+    assert float(np.percentile(errors, 90)) < 0.2
+
+
+def test_without_espeak_the_proportional_rule_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    import unmute.tts.word_timer as word_timer
+
+    monkeypatch.setattr(word_timer, "missing_modules", lambda *names: ["espeakng_loader"])
+    assert isinstance(create_word_timer(), ProportionalWordTimer)
+
+
+def test_with_espeak_the_aligner_is_chosen() -> None:
+    assert isinstance(create_word_timer(), EspeakDtwWordTimer)
+
+
+def test_an_unknown_language_falls_back_to_the_proportional_rule() -> None:
+    assert isinstance(create_word_timer(language="xx-nonexistent"), ProportionalWordTimer)
+
+
+def test_a_lookahead_beyond_half_a_second_is_refused() -> None:
+    with pytest.raises(ValueError, match="lookahead_s"):
+        create_word_timer(lookahead_s=0.8)
+
+
+def test_a_piece_begun_before_the_previous_one_ended_is_an_error(timer: WordTimer) -> None:
+    timer.begin_piece(["one"])
+    with pytest.raises(RuntimeError, match="end_piece"):
+        timer.begin_piece(["two"])
+
+
+BAD_WORDS = {
+    "empty words": ["", "hello", "", "there"],
+    "punctuation only": ["...", "—", "?!", "ok", ","],
+    "emoji": ["🙂", "fine", "👍👍"],
+    "no words": [],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WORDS))
+def test_odd_words_still_get_times(timer: WordTimer, case: str, speech: list[Piece]) -> None:
+    words = BAD_WORDS[case]
+    got = feed(timer, words, speech[0].pcm[:SAMPLE_RATE])
+    assert [w.text for w in got] == words
+    assert all(0.0 <= w.start_s <= w.stop_s <= 1.0 for w in got)
+
+
+AUDIO = {
+    "silence": np.zeros(SAMPLE_RATE, dtype=np.float32),
+    "not a number": np.full(SAMPLE_RATE // 2, np.nan, dtype=np.float32),
+    "huge values": np.full(SAMPLE_RATE // 2, 3000.0, dtype=np.float32),
+    "a few samples": np.zeros(7, dtype=np.float32),
+    "none": np.zeros(0, dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AUDIO))
+def test_odd_audio_still_times_every_word(timer: WordTimer, case: str) -> None:
+    words = ["well", "this", "is", "not", "what", "you", "expected"]
+    pcm = AUDIO[case]
+    got = feed(timer, words, pcm)
+    assert [w.text for w in got] == words
+    assert all(0.0 <= w.start_s <= w.stop_s <= len(pcm) / SAMPLE_RATE for w in got)
+
+
+def test_more_words_than_audio_are_squeezed_into_it(timer: WordTimer, speech: list[Piece]) -> None:
+    words = [f"word{i}" for i in range(100)]
+    got = feed(timer, words, speech[0].pcm[: SAMPLE_RATE // 3])
+    assert [w.text for w in got] == words
+    assert got[-1].stop_s <= 1 / 3 + 1e-9
+
+
+def test_audio_without_a_piece_moves_the_timeline_on(timer: WordTimer) -> None:
+    assert timer.push_audio(np.zeros(SAMPLE_RATE, dtype=np.float32)) == []
+    assert timer.end_piece() == []
+    words = feed(timer, ["late"], np.zeros(SAMPLE_RATE, dtype=np.float32))
+    assert words[0].start_s >= 1.0

@@ -35,7 +35,7 @@ from orpheus_service.engine.prompt import build_prompt
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.token_source import TokenSource
 from orpheus_service.engine.tokens import Frame, OrpheusTokenParser, TokenStats
-from orpheus_service.engine.word_aligned_audio import WordAlignedAudio
+from orpheus_service.engine.word_aligned_audio import Released, WordAlignedAudio
 from orpheus_service.llama.sampling import SamplingOverrides
 from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord, create_word_timer
 
@@ -239,16 +239,15 @@ class Synthesis(AsyncClosing):
                 if pcm is not None and pcm.size:
                     pcm = self._cushion.take(pcm)
                 if pcm is not None and pcm.size:
-                    for event in self._timed(job, *self._words.push(pcm), offset, sent, started):
+                    for event in self._timed(job, self._words.push(pcm), offset, sent, started):
                         yield event
                         if isinstance(event, AudioChunk):
                             sent += event.pcm.shape[0]
             tail = self._cushion.release(await decoder.flush())
             if end.stats.frames == 0:
                 raise NoAudioError(_no_audio_message(job, end.stats))
-            words, audio = self._words.push(tail) if tail is not None and tail.size else ([], [])
-            more_words, rest = self._words.finish()
-            for event in self._timed(job, words + more_words, audio + rest, offset, sent, started):
+            released = self._words.push(tail) if tail is not None and tail.size else []
+            for event in self._timed(job, released + self._words.finish(), offset, sent, started):
                 yield event
                 if isinstance(event, AudioChunk):
                     sent += event.pcm.shape[0]
@@ -263,19 +262,19 @@ class Synthesis(AsyncClosing):
     def _timed(
         self,
         job: _SegmentJob,
-        words: list[TimedWord],
-        audio: list[Pcm],
+        released: Released,
         offset: float,
         sent: int,
         started: float,
     ) -> list[EngineEvent]:
-        """The words just timed, then the audio released (none starts a later word)."""
-        events: list[EngineEvent] = [
-            WordTiming(word.text, word.start_s, word.stop_s, job.index) for word in words
-        ]
-        for pcm in audio:
-            events.append(self._chunk(job, pcm, offset, sent, started))
-            sent += pcm.shape[0]
+        """Words and audio as WordAlignedAudio released them."""
+        events: list[EngineEvent] = []
+        for item in released:
+            if isinstance(item, TimedWord):
+                events.append(WordTiming(item.text, item.start_s, item.stop_s, job.index))
+            else:
+                events.append(self._chunk(job, item, offset, sent, started))
+                sent += item.shape[0]
         return events
 
     def _chunk(

@@ -1,16 +1,19 @@
-"""Audio held back until the words that start in it are timed.
+"""Decoded audio and its word times, in the order a listener needs them.
 
 Word times come from `unmute.tts.word_timer` (the espeak-ng + DTW aligner when
-installed): the audio of a segment is pushed to the timer as it is decoded, and each
-decoded piece of audio is released once the timer can no longer give a word starting
-in it (it decides every word by `lookahead_s` of audio past its start), so each word
-goes out before the audio it starts in.
+installed): the audio of a segment is pushed to the timer as it is decoded. A decoded
+piece of audio is released once the timer can give no more word starting in it (it
+decides every word by `lookahead_s` of audio past its start), and each word goes out
+right before the piece of audio it starts in.
 """
 
 from __future__ import annotations
 
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 from unmute.tts.word_timer import TimedWord, WordTimer
+
+Released = list[TimedWord | FloatArray]
+"""Words and audio, in the order to send them."""
 
 
 class WordAlignedAudio:
@@ -21,32 +24,51 @@ class WordAlignedAudio:
         self.lookahead_samples = round(lookahead_s * SAMPLE_RATE)
         self._held: list[FloatArray] = []
         self._held_samples = 0
+        self._words: list[TimedWord] = []
         self._pushed = 0
+        """Samples of the segment pushed."""
+        self._released_end = 0
+        """End of the audio released so far, on the timer's timeline (samples)."""
 
     def begin(self, words: list[str]) -> None:
         """A segment with these words starts."""
         self.timer.begin_piece(words)
         self._pushed = 0
 
-    def push(self, pcm: FloatArray) -> tuple[list[TimedWord], list[FloatArray]]:
-        """Decoded audio of the segment: the words now timed, then the audio to send."""
-        words = self.timer.push_audio(pcm)
+    def push(self, pcm: FloatArray) -> Released:
+        """Decoded audio of the segment: what can go out now."""
+        self._words += self.timer.push_audio(pcm)
         self._held.append(pcm)
         self._held_samples += pcm.shape[0]
         self._pushed += pcm.shape[0]
         # Every word still to come starts at or after this sample of the segment.
         safe = self._pushed - self.lookahead_samples
-        released: list[FloatArray] = []
         start = self._pushed - self._held_samples
-        while self._held and start + self._held[0].shape[0] <= safe:
-            piece = self._held.pop(0)
-            self._held_samples -= piece.shape[0]
+        count = 0
+        for piece in self._held:
+            if start + piece.shape[0] > safe:
+                break
             start += piece.shape[0]
-            released.append(piece)
-        return words, released
+            count += 1
+        return self._release(count)
 
-    def finish(self) -> tuple[list[TimedWord], list[FloatArray]]:
-        """The segment's audio is complete: its remaining words, then the audio held."""
-        words = self.timer.end_piece()
-        released, self._held, self._held_samples = self._held, [], 0
-        return words, released
+    def finish(self) -> Released:
+        """The segment's audio is complete: everything left, in order."""
+        self._words += self.timer.end_piece()
+        out = self._release(len(self._held))
+        out += self._words
+        self._words = []
+        return out
+
+    def _release(self, count: int) -> Released:
+        """The first `count` held pieces, each after the words that start in it."""
+        out: Released = []
+        for piece in self._held[:count]:
+            end = self._released_end + piece.shape[0]
+            while self._words and self._words[0].start_s * SAMPLE_RATE < end:
+                out.append(self._words.pop(0))
+            out.append(piece)
+            self._released_end = end
+            self._held_samples -= piece.shape[0]
+        del self._held[:count]
+        return out

@@ -236,16 +236,20 @@ async def test_word_timings_are_monotonic_and_do_not_overlap() -> None:
 
 
 def assert_words_come_before_the_audio_they_start_in(events: list[EngineEvent]) -> float:
-    """No word starts in audio sent before it, and every word starts within the audio;
-    the audio's end (s)."""
+    """Each word comes right before the audio chunk it starts in (not in audio sent
+    before it, not before a chunk that ends before its start); the audio's end (s)."""
     audio_end = 0.0
     words: list[WordTiming] = []
+    pending: list[WordTiming] = []
     for event in events:
         if isinstance(event, WordTiming):
             assert event.start_s >= audio_end - 1e-9, (event, audio_end)
             words.append(event)
+            pending.append(event)
         elif isinstance(event, AudioChunk):
             audio_end = event.start_s + event.duration_s
+            assert all(word.start_s < audio_end for word in pending), (pending, audio_end)
+            pending = []
     assert all(word.stop_s <= audio_end + 1e-9 for word in words)
     return audio_end
 

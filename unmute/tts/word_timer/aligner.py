@@ -15,7 +15,7 @@ from typing import Final
 import numpy as np
 
 from unmute.tts.protocol import FloatArray
-from unmute.tts.word_timer import MAX_LOOKAHEAD_S
+from unmute.tts.word_timer.contract import MAX_LOOKAHEAD_S
 from unmute.tts.word_timer.dtw import StreamingDtw
 from unmute.tts.word_timer.features import FRAME_S, Features, StreamingMfcc, mfcc
 from unmute.tts.word_timer.reference import speak_reference

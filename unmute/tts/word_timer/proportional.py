@@ -8,7 +8,7 @@ from typing import Final
 import numpy as np
 
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
-from unmute.tts.word_timer import MAX_LOOKAHEAD_S
+from unmute.tts.word_timer.contract import MAX_LOOKAHEAD_S
 from unmute.tts.word_timer.streaming import StreamingWordTimer, word_weight
 
 DEFAULT_SECONDS_PER_UNIT: Final = 1.0 / 14.0

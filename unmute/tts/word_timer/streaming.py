@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
-from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord
+from unmute.tts.word_timer.contract import MAX_LOOKAHEAD_S, TimedWord
 
 _SPOKEN = re.compile(r"\w")
 

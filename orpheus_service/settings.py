@@ -101,6 +101,15 @@ class OrpheusSettings(BaseSettings):
     frame (143 ms in all), costing that frame's generation in time to first audio
     (BENCHMARKS.md); 0 sends the first chunk at once.
     """
+    word_hold_s: float = Field(default=0.0, ge=0.0, le=0.5)
+    """Decoded audio that may wait for its word times (ORPHEUS_WORD_HOLD_S).
+
+    Word times come from aligning the audio, which decides a word once it has seen up
+    to 0.5 s of audio past the word's start. 0 never delays audio for them: a word may
+    follow the audio it starts in (unmute's client releases words at their start time
+    anyway). 0.5 sends every word before its audio, at the cost of that much audio
+    generated before the first chunk.
+    """
     yield_lead_s: float = Field(default=2.0, ge=0.0)
     """Lead at which a synthesis yields llama-server to others (ORPHEUS_YIELD_LEAD_S).
 

@@ -70,6 +70,7 @@ class OrpheusEngine:
         idle_flush_s: float | None = 0.2,
         generation_gate: GenerationGate | None = None,
         first_audio_min_s: float = 0.0,
+        word_hold_s: float = 0.0,
     ) -> None:
         if lookahead_segments < 0:
             raise ValueError("lookahead_segments must be >= 0")
@@ -86,6 +87,7 @@ class OrpheusEngine:
         self.idle_flush_s = idle_flush_s
         self.generation_gate = generation_gate
         self.first_audio_min_s = first_audio_min_s
+        self.word_hold_s = word_hold_s
 
     @classmethod
     def from_settings(
@@ -108,6 +110,7 @@ class OrpheusEngine:
             if settings.yield_lead_s
             else None,
             first_audio_min_s=settings.first_audio_min_s,
+            word_hold_s=settings.word_hold_s,
         )
 
     def synthesize(

@@ -59,6 +59,8 @@ class SynthesisOptions(Protocol):
     def generation_gate(self) -> GenerationGate | None: ...
     @property
     def first_audio_min_s(self) -> float: ...
+    @property
+    def word_hold_s(self) -> float: ...
 
 
 @dataclass(eq=False)
@@ -103,7 +105,9 @@ class Synthesis(AsyncClosing):
         self._text = text
         self._segmenter = segmenter
         self._events = self._run()
-        self._words = WordAlignedAudio(create_word_timer(), MAX_LOOKAHEAD_S)
+        self._words = WordAlignedAudio(
+            create_word_timer(), min(options.word_hold_s, MAX_LOOKAHEAD_S)
+        )
         self._first_audio_at: float | None = None
         self._requests = 0  # llama requests running (0 or 1)
         self._frames = 0  # frames generated, all segments

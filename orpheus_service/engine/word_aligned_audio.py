@@ -1,10 +1,16 @@
 """Decoded audio and its word times, in the order a listener needs them.
 
 Word times come from `unmute.tts.word_timer` (the espeak-ng + DTW aligner when
-installed): the audio of a segment is pushed to the timer as it is decoded. A decoded
-piece of audio is released once the timer can give no more word starting in it (it
-decides every word by `lookahead_s` of audio past its start), and each word goes out
-right before the piece of audio it starts in.
+installed): the audio of a segment is pushed to the timer as it is decoded, and the
+timer decides each word once it has seen up to its lookahead of audio past the word's
+start. Each word goes out as soon as it is decided, before any audio not yet sent.
+
+`hold_s` is how much decoded audio may wait for its words. 0 (the service's default)
+never delays audio: a word may then follow the audio it starts in, by at most the
+timer's lookahead of audio, which clients that release words at their `start_s`
+(unmute's, this library's Pacer) take in their stride. The timer's lookahead sends
+every word right before the audio it starts in, at the price of that much audio
+generated before the first chunk goes out.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ Released = list[TimedWord | FloatArray]
 class WordAlignedAudio:
     """One segment at a time: `begin`, `push` decoded audio, `finish`."""
 
-    def __init__(self, timer: WordTimer, lookahead_s: float) -> None:
+    def __init__(self, timer: WordTimer, hold_s: float) -> None:
+        if hold_s < 0:
+            raise ValueError("hold_s must be >= 0")
         self.timer = timer
-        self.lookahead_samples = round(lookahead_s * SAMPLE_RATE)
+        self.hold_samples = round(hold_s * SAMPLE_RATE)
         self._held: list[FloatArray] = []
         self._held_samples = 0
         self._words: list[TimedWord] = []
@@ -41,8 +49,9 @@ class WordAlignedAudio:
         self._held.append(pcm)
         self._held_samples += pcm.shape[0]
         self._pushed += pcm.shape[0]
-        # Every word still to come starts at or after this sample of the segment.
-        safe = self._pushed - self.lookahead_samples
+        # With a hold as long as the timer's lookahead, every word still to come
+        # starts at or after this sample of the segment.
+        safe = self._pushed - self.hold_samples
         start = self._pushed - self._held_samples
         count = 0
         for piece in self._held:

@@ -19,10 +19,14 @@ from tests.support.service_support import service_settings
 TEXT = "One two three four five six seven. Eight nine ten."
 
 
-async def speak(first_audio_min_s: float, text: str = TEXT) -> list[EngineEvent]:
+async def speak(
+    first_audio_min_s: float, text: str = TEXT, *, word_hold_s: float = 0.0
+) -> list[EngineEvent]:
     """Frames come one at a time (a token per ms), as from a busy llama-server."""
     source = FakeSource(token_delay_s=0.001)
-    engine = OrpheusEngine(source, FakeDecoder, first_audio_min_s=first_audio_min_s)
+    engine = OrpheusEngine(
+        source, FakeDecoder, first_audio_min_s=first_audio_min_s, word_hold_s=word_hold_s
+    )
     return await collect(engine.synthesize(text))
 
 
@@ -50,8 +54,8 @@ async def test_a_first_segment_shorter_than_the_cushion_goes_out_whole_at_its_en
     assert first.pcm.shape[0] == 2 * SAMPLES
 
 
-async def test_each_word_still_comes_before_the_audio_it_starts_in() -> None:
-    assert_words_come_before_the_audio_they_start_in(await speak(0.2))
+async def test_with_a_full_word_hold_each_word_still_comes_before_its_audio() -> None:
+    assert_words_come_before_the_audio_they_start_in(await speak(0.2, word_hold_s=0.5))
 
 
 def test_the_settings_set_the_cushion_and_the_gate() -> None:

@@ -26,6 +26,7 @@ from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, UnknownVoic
 from orpheus_service.engine.synthesis import Synthesis
 from orpheus_service.engine.tokens import Frame
 from orpheus_service.llama.sampling import SamplingOverrides
+from unmute.tts.word_timer import MAX_LOOKAHEAD_S
 
 SAMPLES = 2048
 
@@ -116,10 +117,18 @@ class FakeDecoder:
 
 
 def make_engine(
-    source: FakeSource, *, lookahead_segments: int = 1, max_tokens: int | None = None
+    source: FakeSource,
+    *,
+    lookahead_segments: int = 1,
+    max_tokens: int | None = None,
+    word_hold_s: float = 0.0,
 ) -> OrpheusEngine:
     return OrpheusEngine(
-        source, FakeDecoder, lookahead_segments=lookahead_segments, max_tokens=max_tokens
+        source,
+        FakeDecoder,
+        lookahead_segments=lookahead_segments,
+        max_tokens=max_tokens,
+        word_hold_s=word_hold_s,
     )
 
 
@@ -254,11 +263,28 @@ def assert_words_come_before_the_audio_they_start_in(events: list[EngineEvent]) 
     return audio_end
 
 
-async def test_each_word_comes_before_the_audio_it_starts_in() -> None:
-    text = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
-    events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(text))
+LONG_TEXT = " ".join(f"Sentence {i} has quite a few words in it." for i in range(4))
+
+
+async def test_with_a_full_word_hold_each_word_comes_before_the_audio_it_starts_in() -> None:
+    engine = make_engine(FakeSource(frames_per_word=2), word_hold_s=MAX_LOOKAHEAD_S)
+    events = await collect(engine.synthesize(LONG_TEXT))
     audio_end = assert_words_come_before_the_audio_they_start_in(events)
     assert audio_end == pytest.approx(audio_of(events).shape[0] / 24000)
+
+
+async def test_without_a_word_hold_a_word_is_never_early_and_at_most_a_lookahead_late() -> None:
+    events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(LONG_TEXT))
+    sent_s = 0.0
+    words: list[WordTiming] = []
+    for event in events:
+        if isinstance(event, AudioChunk):
+            sent_s = event.start_s + event.duration_s
+        elif isinstance(event, WordTiming):
+            # decided by at most the lookahead past its start, plus the chunk that did it
+            assert sent_s - event.start_s <= MAX_LOOKAHEAD_S + SAMPLES / 24000 + 1e-9
+            words.append(event)
+    assert [w.word for w in words] == LONG_TEXT.split()
 
 
 async def test_word_timings_are_spoken_words_in_order() -> None:

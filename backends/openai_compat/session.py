@@ -216,7 +216,8 @@ class OpenAITextToSpeech(BaseTextToSpeech):
                 safe = captions.open_word_start_s
                 safe_s = hold.pushed_s if safe is None else safe
             else:
-                safe_s = max(hold.pushed_s - WORD_LOOKAHEAD_S, hold.last_word_start_s)
+                hold_s = min(self.settings.word_hold_s, WORD_LOOKAHEAD_S)
+                safe_s = max(hold.pushed_s - hold_s, hold.last_word_start_s)
             for message in hold.release(safe_s):
                 yield message
         if blocks is not None:

@@ -1,9 +1,12 @@
-"""Audio held back until the words that start in it have their times.
+"""Audio held back, as long as a setting allows, until the words that start in it have
+their times.
 
-unmute expects each word's Text before (or with) the audio it starts in. Word times
-come either from the shared estimator (`unmute.tts.word_timer`), which decides a word
-at most its look-ahead after the word's start, or from the server's captions. Both
-feed `HeldAudio`, which lets a block go once no undecided word can start in it.
+Word times come either from the shared estimator (`unmute.tts.word_timer`), which
+decides a word at most its look-ahead after the word's start, or from the server's
+captions. Both feed `HeldAudio`, which lets a block go once no undecided word can start
+in it before the allowed hold: exact captions hold nothing but the word being captioned;
+estimated times hold `OPENAI_TTS_WORD_HOLD_S` (default 0: audio never waits, and a word
+may follow the audio it starts in; unmute's client releases words at their start time).
 `CaptionMatcher` maps the server's caption tokens ("1969" may come back as several
 words, punctuation as tokens of its own) onto the words that were sent.
 """
@@ -60,6 +63,8 @@ class HeldAudio:
                 break
             out += self._words_before(end / SAMPLE_RATE)
             out.append(self._take_block())
+        # words decided after the audio they start in went out: they go now
+        out += self._words_before(self.released_samples / SAMPLE_RATE)
         return out
 
     def release_all(self) -> list[Message]:

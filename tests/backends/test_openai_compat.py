@@ -134,11 +134,22 @@ async def test_captioned_speech_gives_the_servers_exact_word_times(
     assert starts == pytest.approx([i * WORD_S for i in range(len(WORDS))], abs=1e-6)
 
 
-async def test_each_word_comes_before_the_audio_it_starts_in(
+async def test_without_a_word_hold_audio_goes_out_before_the_first_word_is_timed(
     openai_server_factory: Factory,
 ) -> None:
     server = openai_server_factory(rate=22050)
     messages = await speak(session(server.url), TEXT)
+    first_word = next(i for i, m in enumerate(messages) if isinstance(m, TTSTextMessage))
+    audio_before = [m for m in messages[:first_word] if isinstance(m, TTSAudioMessage)]
+    assert audio_before, "the first audio waited for the word times"
+    assert [w.text for w in words(messages)] == WORDS
+
+
+async def test_with_a_full_word_hold_each_word_comes_before_the_audio_it_starts_in(
+    openai_server_factory: Factory,
+) -> None:
+    server = openai_server_factory(rate=22050)
+    messages = await speak(session(server.url, word_hold_s=0.5), TEXT)
     released_s = 0.0
     late: list[tuple[str, float, float]] = []
     for message in messages:

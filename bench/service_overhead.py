@@ -203,6 +203,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         snac_model=str(snac_dir),
         snac_device="cpu",
         first_audio_min_s=args.first_audio_min_s,
+        word_hold_s=args.word_hold_s,
     )
     server = ServerThread(create_app(settings, deps_factory(wrap_token_source=recorder.wrap)))
     server.start()
@@ -276,6 +277,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": args.threads,
         "first_chunk_frames": needed,
         "first_audio_min_s": args.first_audio_min_s,
+        "word_hold_s": args.word_hold_s,
     }
 
 
@@ -290,6 +292,13 @@ def main() -> None:
         default=0.0,
         help="ORPHEUS_FIRST_AUDIO_MIN_S (default 0: the first SNAC chunk, whose frames "
         "lm_ms times; the service's default, 0.15, waits for two frames more)",
+    )
+    parser.add_argument(
+        "--word-hold-s",
+        type=float,
+        default=0.0,
+        help="ORPHEUS_WORD_HOLD_S (default 0, the service's: audio never waits for word "
+        "times; 0.5 holds it until the aligner has timed the words starting in it)",
     )
     parser.add_argument(
         "--switch-interval",

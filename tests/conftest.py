@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from unmute.tts.settings import reset_settings
 
 pytest_plugins = [
     "tests.support.llama_fixtures",
@@ -13,6 +17,15 @@ pytest_plugins = [
 ]
 
 _LLAMA_FIXTURE_PREFIXES = ("llama_",)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads settings from its own environment: the cache starts empty and is
+    emptied again after the test (its monkeypatched variables are gone then)."""
+    reset_settings()
+    yield
+    reset_settings()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -45,6 +45,7 @@ from unmute.tts.protocol import (
     TTSErrorMessage,
     TTSTextMessage,
 )
+from unmute.tts.settings import reset_settings
 
 if TYPE_CHECKING:
     from tests.support.orpheus_fixtures import OrpheusService
@@ -236,6 +237,7 @@ async def test_the_same_orchestrator_run_passes_with_each_backend_chosen_by_envi
         monkeypatch.setenv("UNMUTE_FIXTURE_DIR", str(tmp_path / "orpheus.msgpack"))
         monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
     monkeypatch.setenv("UNMUTE_TTS_BACKEND", name)
+    reset_settings()
     registry.refresh()
     reason = registry.get_backend(name).unavailable_reason()
     if reason is not None:

@@ -25,7 +25,7 @@ from unmute.tts import host, registry
 from unmute.tts.base import AtCapacityError, BackendError, RetryPolicy
 from unmute.tts.conformance import speak
 from unmute.tts.protocol import TTSAudioMessage, TTSErrorMessage, TTSTextMessage
-from unmute.tts.settings import SettingsError
+from unmute.tts.settings import SettingsError, reset_settings
 from unmute.tts.websocket_client import ServiceAuthError
 
 ServerFactory = Callable[..., KyutaiTTSServer]
@@ -61,6 +61,7 @@ def test_is_registered_with_unmutes_own_variable_choosing_it(
     assert registry.get_backend("kyutai") is backend
     assert backend.auto_select_reason() is None
     monkeypatch.setenv("KYUTAI_TTS_URL", "ws://tts.internal:8089")
+    reset_settings()
     assert backend.auto_select_reason() == "KYUTAI_TTS_URL is set"
     assert 0 < AUTO_PRIORITY < 100  # below orpheus, above espeak
 

@@ -15,7 +15,7 @@ from backends.openai_compat.decoding import CompressedDecoder, WavDecoder, forma
 from backends.openai_compat.settings import OpenAITTSSettings, load_client_settings
 from backends.openai_compat.voices import OPENAI_VOICES, list_voices, parse_voices
 from tests.support.openai_server import OpenAISpeechServer
-from unmute.tts.settings import SettingsError
+from unmute.tts.settings import SettingsError, reset_settings
 
 OpenAIEnv = Callable[..., None]
 KEY = "sk-very-secret-key"
@@ -77,10 +77,12 @@ def test_unset_base_url_is_openais_api() -> None:
 def test_the_backend_needs_a_base_url_or_a_key(openai_env: OpenAIEnv, monkeypatch: Any) -> None:
     openai_env("http://127.0.0.1:1/v1")
     monkeypatch.delenv("OPENAI_TTS_BASE_URL")
+    reset_settings()
     reason = openai_compat.backend.unavailable_reason()
     assert reason is not None and "OPENAI_TTS_BASE_URL" in reason and "OPENAI_API_KEY" in reason
     assert openai_compat.backend.auto_select_reason() is None
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    reset_settings()
     assert openai_compat.backend.unavailable_reason() is None
     assert openai_compat.backend.auto_select_reason() is None  # a key alone picks nothing
 

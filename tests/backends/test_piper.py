@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.piper_session import audio_of, needs_piper, speak, speak_with, words_of
 from unmute.tts.protocol import SAMPLE_RATE, OutputMessage, TTSAudioMessage, TTSClientEosMessage
+from unmute.tts.settings import reset_settings
 
 pytestmark = needs_piper
 
@@ -155,6 +156,7 @@ async def test_the_first_phrase_does_not_wait_for_a_sentence_without_punctuation
 async def test_speed_two_speaks_much_faster(monkeypatch: pytest.MonkeyPatch) -> None:
     normal = len(audio_of(await speak(SENTENCE)))
     monkeypatch.setenv("PIPER_SPEED", "2")
+    reset_settings()
     fast = len(audio_of(await speak(SENTENCE)))
     assert 0.4 < fast / normal < 0.75  # pauses and the model's noise scale less
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.kyutai_server import KyutaiTTSServer
+from unmute.tts.settings import reset_settings
 
 
 @pytest.fixture
@@ -48,4 +49,5 @@ def kyutai_server_env(
 ) -> KyutaiTTSServer:
     """`kyutai_server`, with `KYUTAI_TTS_URL` set to its URL for the test."""
     monkeypatch.setenv("KYUTAI_TTS_URL", kyutai_server.url)
+    reset_settings()
     return kyutai_server

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.openai_server import OpenAISpeechServer
+from unmute.tts.settings import reset_settings
 
 OpenAIEnv = Callable[..., None]
 
@@ -51,6 +52,7 @@ def openai_env(monkeypatch: pytest.MonkeyPatch) -> OpenAIEnv:
         monkeypatch.setenv("OPENAI_TTS_BASE_URL", url)
         for name, value in settings.items():
             monkeypatch.setenv(env_var(name), str(value))
+        reset_settings()
 
     return point
 

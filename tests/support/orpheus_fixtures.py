@@ -31,6 +31,7 @@ from orpheus_service.llama.server import LlamaServerProcess
 from orpheus_service.settings import OrpheusSettings
 from tests.support.service_support import ServerThread
 from tests.support.snac_models import SMALL_SNAC_CONFIG, save_random_snac
+from unmute.tts.settings import reset_settings
 
 CLIENT_VARIABLES = (
     "ORPHEUS_FASTAPI_URL",
@@ -110,4 +111,5 @@ def orpheus_service_env(
     for name in CLIENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ORPHEUS_FASTAPI_URL", orpheus_service.url)
+    reset_settings()
     return orpheus_service

@@ -11,7 +11,7 @@ import pytest
 
 from unmute.tts import registry
 from unmute.tts.registry import BackendSpec, UnknownBackendError
-from unmute.tts.settings import SettingsError, TTSSettings, load_settings
+from unmute.tts.settings import SettingsError, TTSSettings, load_settings, reset_settings
 
 
 @pytest.fixture
@@ -111,6 +111,7 @@ def test_kyutai_url_makes_kyutai_the_default_below_orpheus(
     registry.refresh()
     assert registry.resolve_backend_name()[0] == "kyutai"
     monkeypatch.setenv("ORPHEUS_FASTAPI_URL", "http://127.0.0.1:8000")
+    reset_settings()
     registry.refresh()
     assert registry.resolve_backend_name()[0] == "orpheus"
 

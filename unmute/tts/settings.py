@@ -1,7 +1,13 @@
-"""Settings read from the environment and `.env` (pydantic-settings)."""
+"""Settings read from the environment and `.env` (pydantic-settings).
+
+`load_settings` is the one accessor: it reads each settings class once per process and
+hands back the same object after; `reset_settings` forgets them (tests call it, through
+an autouse fixture, before each test and after changing the environment).
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -76,12 +82,41 @@ def _masked_url(value: object) -> object:
     return value.replace(f":{password}@", ":***@", 1)
 
 
-def load_settings(cls: type[S], *, secret: Collection[str] = (), **overrides: Any) -> S:
-    """Build `cls` from the environment, turning validation errors into SettingsError.
+_cache: dict[type[BaseSettings], BaseSettings] = {}
+_cache_lock = threading.Lock()
 
-    The message names each bad variable and quotes its value, except for the fields
-    named in `secret` (shown as "a hidden value"); a password inside a URL is masked.
+
+def reset_settings() -> None:
+    """Forget every settings object read so far: the next `load_settings` reads the
+    environment again (for tests that change it)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def load_settings(cls: type[S], *, secret: Collection[str] = (), **overrides: Any) -> S:
+    """`cls` read from the environment once per process (the same object after), turning
+    validation errors into SettingsError.
+
+    With `overrides`, a new object with those fields set, neither cached nor taken from
+    the cache. An invalid environment is not cached: each call raises again. The message
+    names each bad variable and quotes its value, except for the fields named in `secret`
+    (shown as "a hidden value"); a password inside a URL is masked.
     """
+    if overrides:
+        return _read_settings(cls, secret, overrides)
+    with _cache_lock:
+        cached = _cache.get(cls)
+    if isinstance(cached, cls):
+        return cached
+    settings = _read_settings(cls, secret, {})
+    with _cache_lock:
+        _cache.setdefault(cls, settings)
+        found = _cache[cls]
+    return found if isinstance(found, cls) else settings
+
+
+def _read_settings(cls: type[S], secret: Collection[str], overrides: dict[str, Any]) -> S:
+    """`cls(**overrides)`, with validation errors turned into SettingsError."""
     try:
         return cls(**overrides)
     except ValidationError as exc:

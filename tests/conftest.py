@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.browser import chrome_driver
 from unmute.tts.settings import reset_settings
 
 pytest_plugins = [
+    "tests.support.environment",
     "tests.support.llama_fixtures",
     "tests.support.service_fixtures",
     "tests.support.orpheus_fixtures",
@@ -29,8 +31,12 @@ def fresh_settings() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests that need the llama-server binary with `llama`, by the fixtures they use."""
+    """Mark tests that need the llama-server binary with `llama`, by the fixtures they use,
+    and those of a module driving chromium (it imports `chrome_driver`) with `browser`."""
     for item in items:
         names = getattr(item, "fixturenames", ())
         if any(name.startswith(_LLAMA_FIXTURE_PREFIXES) for name in names):
             item.add_marker(pytest.mark.llama)
+        module = getattr(item, "module", None)
+        if getattr(module, "chrome_driver", None) is chrome_driver:
+            item.add_marker(pytest.mark.browser)

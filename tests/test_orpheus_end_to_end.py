@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
+from tests.support.environment import subprocess_env
 from tests.support.sessions import speak
 
 pytest.importorskip("fastapi")
@@ -50,16 +50,10 @@ from unmute.tts.settings import reset_settings
 if TYPE_CHECKING:
     from tests.support.orpheus_fixtures import OrpheusService
 
-
 API_KEY = "sk-e2e-51c0"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    for name in list(os.environ):
-        if name.startswith(("ORPHEUS_", "UNMUTE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_env")
 
 
 def start_service(engine: FakeEngine, **settings: Any) -> ServerThread:
@@ -300,11 +294,7 @@ def test_unmute_tts_say_works_against_unmute_tts_serve(
     llama_orpheus_server: LlamaServerProcess, orpheus_snac_dir: Path, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ORPHEUS_", "UNMUTE_"))
-    }
+    env = subprocess_env()
     cli = [sys.executable, "-m", "unmute.tts.cli"]
     serve_env = {
         **env,

@@ -22,7 +22,7 @@ from backends.kyutai.settings import (
     env_var,
     load_client_settings,
 )
-from unmute.tts import host
+from unmute.tts import upstream
 from unmute.tts.base import BackendError, RetryPolicy
 from unmute.tts.websocket_client import ServiceConfig, UnmuteProtocolTextToSpeech
 
@@ -45,10 +45,10 @@ class KyutaiTextToSpeech(UnmuteProtocolTextToSpeech):
         settings = settings if settings is not None else load_client_settings()
         voice = voice or settings.voice
         custom = voice is not None and voice.startswith(CUSTOM_VOICE_PREFIX)
-        if custom and host.upstream_module(host.VOICE_CLONING) is None:
+        if custom and upstream.module(upstream.VOICE_CLONING) is None:
             raise BackendError(
                 f"kyutai: the custom voice {voice!r} needs unmute's voice cache "
-                f"({host.VOICE_CLONING}), which is not importable here: run inside "
+                f"({upstream.VOICE_CLONING}), which is not importable here: run inside "
                 "unmute, or use a named voice"
             )
         config = ServiceConfig(
@@ -74,7 +74,7 @@ class KyutaiTextToSpeech(UnmuteProtocolTextToSpeech):
         voice = self.voice
         if voice is None or not voice.startswith(CUSTOM_VOICE_PREFIX):
             return ()
-        cache = getattr(host.upstream_module(host.VOICE_CLONING), "voice_embeddings_cache", None)
+        cache = getattr(upstream.module(upstream.VOICE_CLONING), "voice_embeddings_cache", None)
         embedding: object = None if cache is None else cache.get(voice)
         if not isinstance(embedding, bytes | bytearray):
             logger.warning("Custom voice %s not found, not sending it to TTS", voice)

@@ -8,7 +8,6 @@ client has: query, key header, dropped empty Text, capacity refusals, custom voi
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -21,7 +20,7 @@ from backends.kyutai import AUTO_PRIORITY, backend
 from backends.kyutai.client import KyutaiTextToSpeech
 from backends.kyutai.settings import KyutaiClientSettings, load_client_settings
 from tests.support.kyutai_server import NO_FREE_CHANNELS, KyutaiTTSServer
-from unmute.tts import host, registry
+from unmute.tts import registry, upstream
 from unmute.tts.base import AtCapacityError, BackendError, RetryPolicy
 from unmute.tts.conformance import speak
 from unmute.tts.protocol import TTSAudioMessage, TTSErrorMessage, TTSTextMessage
@@ -32,15 +31,12 @@ ServerFactory = Callable[..., KyutaiTTSServer]
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    """No KYUTAI_*/UNMUTE_* variable or .env file of the machine leaks into these tests."""
-    for name in list(os.environ):
-        if name.startswith(("KYUTAI_", "UNMUTE_", "ORPHEUS_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    host.refresh()
+def outside_unmute(isolated_env: None) -> Iterator[None]:
+    """No project variable or .env file of the machine, and no upstream module found before,
+    reaches these tests."""
+    upstream.refresh()
     yield
-    host.refresh()
+    upstream.refresh()
 
 
 def client(
@@ -225,10 +221,10 @@ def voice_message() -> bytes:
 def voice_cache(monkeypatch: pytest.MonkeyPatch) -> VoiceCache:
     """A stand-in for unmute's `unmute.tts.voice_cloning` with its embeddings cache."""
     cache = VoiceCache({"custom:abc": voice_message()})
-    module = ModuleType(host.VOICE_CLONING)
+    module = ModuleType(upstream.VOICE_CLONING)
     module.voice_embeddings_cache = cache  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, host.VOICE_CLONING, module)
-    host.refresh()
+    monkeypatch.setitem(sys.modules, upstream.VOICE_CLONING, module)
+    upstream.refresh()
     return cache
 
 

@@ -59,15 +59,7 @@ def audio(value: float = 0.1) -> dict[str, Any]:
     return {"type": "Audio", "pcm": [value] * CHUNK}
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No ORPHEUS_* variable or .env file of the machine leaks into these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("ORPHEUS_", "UNMUTE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_env")
 
 
 # -- the fake service --------------------------------------------------------------------

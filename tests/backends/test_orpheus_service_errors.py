@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.environment import subprocess_env
 from tests.support.fake_unmute import collect
 from tests.support.service_support import FakeEngine, start_fake_service
-from tests.tts.cli_support import clean_env, run_cli
+from tests.tts.cli_support import run_cli
 from unmute.tts.pluggable import TextToSpeech
 from unmute.tts.protocol import TTSErrorMessage
 
@@ -38,7 +39,7 @@ def closed_port() -> int:
 
 
 def orpheus_env(url: str, **extra: str) -> dict[str, str]:
-    return clean_env(ORPHEUS_FASTAPI_URL=url, UNMUTE_TTS_BACKEND="orpheus", **extra)
+    return subprocess_env(ORPHEUS_FASTAPI_URL=url, UNMUTE_TTS_BACKEND="orpheus", **extra)
 
 
 def test_voices_lists_what_the_service_lists(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_voices_into_a_pipe_closed_early_exits_0_quietly(tmp_path: Path) -> None
     writer = subprocess.Popen(
         [sys.executable, "-c", code, "voices", "--backend", "espeak"],
         cwd=tmp_path,
-        env=clean_env(),
+        env=subprocess_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

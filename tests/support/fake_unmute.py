@@ -2,7 +2,7 @@
 
 `install_fake_unmute(monkeypatch)` puts small fakes of `unmute.metrics`,
 `unmute.exceptions` and `unmute.openai_realtime_api_events` in `sys.modules`, so
-`unmute.tts.host` sees "inside unmute" without upstream installed.
+`unmute.tts.upstream` sees "inside unmute" without upstream installed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.fake_backend import FakeTextToSpeech
-from unmute.tts import host
+from unmute.tts import upstream
 from unmute.tts.pluggable import TextToSpeech, TTSClientEosMessage, TTSTextMessage
 from unmute.tts.protocol import OutputMessage
 
@@ -86,18 +86,18 @@ class Recorder:
 
 def install_fake_unmute(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeMetric]:
     """Fake upstream's metrics, exceptions and events modules; the metrics by name."""
-    metrics = ModuleType(host.METRICS)
+    metrics = ModuleType(upstream.METRICS)
     fakes = {name: FakeMetric() for name in METRIC_NAMES}
     for name, metric in fakes.items():
         setattr(metrics, name, metric)
-    exceptions = ModuleType(host.EXCEPTIONS)
+    exceptions = ModuleType(upstream.EXCEPTIONS)
     exceptions.MissingServiceAtCapacity = MissingServiceAtCapacity  # type: ignore[attr-defined]
-    events = ModuleType(host.EVENTS)
+    events = ModuleType(upstream.EVENTS)
     events.UnmuteResponseAudioDeltaReady = AudioDeltaReady  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, host.METRICS, metrics)
-    monkeypatch.setitem(sys.modules, host.EXCEPTIONS, exceptions)
-    monkeypatch.setitem(sys.modules, host.EVENTS, events)
-    host.refresh()
+    monkeypatch.setitem(sys.modules, upstream.METRICS, metrics)
+    monkeypatch.setitem(sys.modules, upstream.EXCEPTIONS, exceptions)
+    monkeypatch.setitem(sys.modules, upstream.EVENTS, events)
+    upstream.refresh()
     return fakes
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without any UNMUTE_, ORPHEUS_ or MODAL_ variable, plus `extra`."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("UNMUTE_", "ORPHEUS_", "MODAL_"))
-    }
-    return env | extra
+from tests.support.environment import subprocess_env
 
 
 def run_cli(
@@ -32,7 +25,7 @@ def run_cli(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
         input=stdin if stdin is not None else "",
-        env=dict(env) if env is not None else clean_env(),
+        env=dict(env) if env is not None else subprocess_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.support.environment import subprocess_env
 from tests.support.fake_backend import FakeTextToSpeech
-from tests.tts.cli_support import clean_env, run_cli
+from tests.tts.cli_support import run_cli
 from unmute.tts import availability as av
 from unmute.tts import registry
 from unmute.tts.base import BackendError
@@ -167,7 +168,7 @@ def closed_port_url() -> str:
 def test_say_through_a_chain_whose_first_service_is_down_speaks_with_the_next(
     tmp_path: Path, closed_port_url: str
 ) -> None:
-    env = clean_env(ORPHEUS_FASTAPI_URL=closed_port_url)
+    env = subprocess_env(ORPHEUS_FASTAPI_URL=closed_port_url)
     done = run_cli(
         "say", "--backend", "orpheus,espeak", "--json", "Hello there.", cwd=tmp_path, env=env
     )
@@ -179,7 +180,7 @@ def test_say_through_a_chain_whose_first_service_is_down_speaks_with_the_next(
 def test_backends_shows_each_chain_members_availability(
     tmp_path: Path, closed_port_url: str
 ) -> None:
-    env = clean_env(
+    env = subprocess_env(
         ORPHEUS_FASTAPI_URL=closed_port_url,
         UNMUTE_TTS_BACKEND="orpheus,espeak",
         UNMUTE_TTS_FALLBACK_PROBE_TIMEOUT_S="2",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tts.cli_support import clean_env, run_cli
+from tests.support.environment import subprocess_env
+from tests.tts.cli_support import run_cli
 from unmute.tts.cli import EXIT_CODES_HELP, build_parser
 from unmute.tts.registry import get_backend
 
@@ -96,7 +97,7 @@ def test_output_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_failed_speech_prints_one_error_line_and_no_stats(tmp_path: Path) -> None:
-    env = clean_env(
+    env = subprocess_env(
         ORPHEUS_FASTAPI_URL="http://127.0.0.1:9",  # discard port: the connection is refused
         ORPHEUS_STARTUP_BUDGET_S="0.5",
     )
@@ -117,7 +118,9 @@ def test_voices_lists_the_voices_of_the_named_backend(tmp_path: Path) -> None:
 
 
 def test_voices_defaults_to_the_backend_say_would_use(tmp_path: Path) -> None:
-    done = run_cli("voices", "--json", cwd=tmp_path, env=clean_env(UNMUTE_TTS_BACKEND="espeak"))
+    done = run_cli(
+        "voices", "--json", cwd=tmp_path, env=subprocess_env(UNMUTE_TTS_BACKEND="espeak")
+    )
     assert done.returncode == 0
     listing = json.loads(done.stdout)
     assert listing["backend"] == "espeak"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tts.cli_support import clean_env, run_cli
+from tests.support.environment import subprocess_env
+from tests.tts.cli_support import run_cli
 from unmute.tts.cli import EXIT_CODES_HELP
 from unmute.tts.registry import get_backend
 
@@ -30,7 +31,7 @@ def test_readme_and_help_list_the_same_statuses() -> None:
 
 def test_deploy_without_modal_credentials_exits_with_the_readme_status(tmp_path: Path) -> None:
     assert "Modal credentials" in readme_exit_table()[2]
-    done = run_cli("deploy", cwd=tmp_path, env=clean_env(HOME=str(tmp_path)))
+    done = run_cli("deploy", cwd=tmp_path, env=subprocess_env(HOME=str(tmp_path)))
     assert done.returncode == 2, done.stderr
     assert "modal token new" in done.stderr
 
@@ -46,7 +47,7 @@ def test_bad_arguments_exit_with_the_usage_status(tmp_path: Path) -> None:
 
 def test_a_failed_synthesis_exits_with_the_failure_status(tmp_path: Path) -> None:
     assert "synthesis" in readme_exit_table()[1]
-    env = clean_env(ORPHEUS_FASTAPI_URL="http://127.0.0.1:9", ORPHEUS_STARTUP_BUDGET_S="0.5")
+    env = subprocess_env(ORPHEUS_FASTAPI_URL="http://127.0.0.1:9", ORPHEUS_STARTUP_BUDGET_S="0.5")
     assert run_cli("say", "hi", "--backend", "orpheus", cwd=tmp_path, env=env).returncode == 1
 
 

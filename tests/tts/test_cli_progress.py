@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environment import subprocess_env
 from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
-from tests.tts.cli_support import clean_env, run_cli
+from tests.tts.cli_support import run_cli
 
 LONG_TEXT = "The quick brown fox jumps over the lazy dog, and then it rests. " * 4
 
@@ -32,7 +33,7 @@ def service() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def env(service: ServerThread) -> dict[str, str]:
-    return clean_env(UNMUTE_TTS_BACKEND="orpheus", ORPHEUS_FASTAPI_URL=service.http)
+    return subprocess_env(UNMUTE_TTS_BACKEND="orpheus", ORPHEUS_FASTAPI_URL=service.http)
 
 
 PROGRESS = re.compile(r"speaking: \d+\.\d s of audio, (\d+)/(\d+) words, RTF \d+\.\d\d")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.fake_backend import WORD_S, FakeTextToSpeech
 from tests.support.fake_unmute import FakeClock, Recorder, client, collect, say, words
-from unmute.tts import host, pluggable
+from unmute.tts import pluggable, upstream
 from unmute.tts.base import AtCapacityError, RetryPolicy
 from unmute.tts.conformance import CHECKS, Check, check_id
 from unmute.tts.pluggable import (
@@ -29,9 +29,9 @@ from unmute.tts.protocol import OutputMessage
 
 @pytest.fixture(autouse=True)
 def outside_unmute() -> Iterator[None]:
-    host.refresh()
+    upstream.refresh()
     yield
-    host.refresh()
+    upstream.refresh()
 
 
 # -- what unmute's handler imports and checks ---------------------------------------

@@ -5,13 +5,13 @@ discovery, the default `kyutai` backend at the instance discovery picked."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.environment import isolate
 from tests.support.fake_backend import WORD_S, FakeTextToSpeech
 from tests.support.fake_unmute import (
     FakeMetric,
@@ -24,20 +24,19 @@ from tests.support.fake_unmute import (
     words,
 )
 from tests.support.kyutai_server import KyutaiTTSServer
-from unmute.tts import host
+from unmute.tts import upstream
 from unmute.tts.base import AtCapacityError, RetryPolicy
 from unmute.tts.pluggable import TextToSpeech, TTSAudioMessage, TTSErrorMessage
 
 
 @pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[dict[str, FakeMetric]]:
+def unmute_metrics(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Iterator[dict[str, FakeMetric]]:
     """Inside (a fake) unmute, with no TTS variable of the machine set."""
-    for name in list(os.environ):
-        if name.startswith(("KYUTAI_", "UNMUTE_", "ORPHEUS_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    isolate(monkeypatch, tmp_path)
     yield install_fake_unmute(monkeypatch)
-    host.refresh()
+    upstream.refresh()
 
 
 class Refusing(FakeTextToSpeech):
@@ -47,7 +46,7 @@ class Refusing(FakeTextToSpeech):
 
 
 async def test_a_capacity_refusal_inside_unmute_raises_its_at_capacity_error(
-    upstream: dict[str, FakeMetric],
+    unmute_metrics: dict[str, FakeMetric],
 ) -> None:
     backend = Refusing(retry=RetryPolicy(budget_s=5, initial_backoff_s=0.05))
     tts = client(backend)
@@ -56,34 +55,36 @@ async def test_a_capacity_refusal_inside_unmute_raises_its_at_capacity_error(
     assert backend.state() == "closed"
 
 
-async def test_counts_unmutes_tts_metrics(upstream: dict[str, FakeMetric]) -> None:
+async def test_counts_unmutes_tts_metrics(unmute_metrics: dict[str, FakeMetric]) -> None:
     tts = client()
     await tts.start_up()
     await say(tts, "one two three")
     messages = await collect(tts)
     audio = [m for m in messages if isinstance(m, TTSAudioMessage)]
-    assert upstream["TTS_SESSIONS"].value == 1
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
-    assert upstream["TTS_SENT_FRAMES"].value == 3
-    assert upstream["TTS_RECV_FRAMES"].value == len(audio)
-    assert upstream["TTS_RECV_WORDS"].value == 3
-    assert len(upstream["TTS_TTFT"].observed) == 1
-    assert upstream["TTS_AUDIO_DURATION"].observed == [pytest.approx(3 * WORD_S)]
-    assert len(upstream["TTS_GEN_DURATION"].observed) == 1
+    assert unmute_metrics["TTS_SESSIONS"].value == 1
+    assert unmute_metrics["TTS_ACTIVE_SESSIONS"].value == 0
+    assert unmute_metrics["TTS_SENT_FRAMES"].value == 3
+    assert unmute_metrics["TTS_RECV_FRAMES"].value == len(audio)
+    assert unmute_metrics["TTS_RECV_WORDS"].value == 3
+    assert len(unmute_metrics["TTS_TTFT"].observed) == 1
+    assert unmute_metrics["TTS_AUDIO_DURATION"].observed == [pytest.approx(3 * WORD_S)]
+    assert len(unmute_metrics["TTS_GEN_DURATION"].observed) == 1
 
 
-async def test_active_sessions_go_up_while_iterating(upstream: dict[str, FakeMetric]) -> None:
+async def test_active_sessions_go_up_while_iterating(unmute_metrics: dict[str, FakeMetric]) -> None:
     tts = client()
     await tts.start_up()
     await say(tts, "one")
     iterator = aiter(tts)
     await anext(iterator)
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 1
+    assert unmute_metrics["TTS_ACTIVE_SESSIONS"].value == 1
     await tts.shutdown()
-    assert upstream["TTS_ACTIVE_SESSIONS"].value == 0
+    assert unmute_metrics["TTS_ACTIVE_SESSIONS"].value == 0
 
 
-async def test_records_an_audio_event_per_chunk_received(upstream: dict[str, FakeMetric]) -> None:
+async def test_records_an_audio_event_per_chunk_received(
+    unmute_metrics: dict[str, FakeMetric],
+) -> None:
     recorder = Recorder()
     tts = client(recorder=recorder)
     await tts.start_up()
@@ -95,7 +96,7 @@ async def test_records_an_audio_event_per_chunk_received(upstream: dict[str, Fak
 
 
 async def test_inside_unmute_the_default_backend_is_kyutai_at_the_instance(
-    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
+    unmute_metrics: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("UNMUTE_TTS_BACKEND", raising=False)
     tts = TextToSpeech("ws://127.0.0.1:9", voice="some-voice")
@@ -107,7 +108,7 @@ async def test_inside_unmute_the_default_backend_is_kyutai_at_the_instance(
 
 
 async def test_inside_unmute_the_named_backend_wins(
-    upstream: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
+    unmute_metrics: dict[str, FakeMetric], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UNMUTE_TTS_BACKEND", "fixture")
     monkeypatch.setenv("UNMUTE_FIXTURE_PACE", "fast")
@@ -135,7 +136,7 @@ async def test_a_voice_the_backend_does_not_have_falls_back_to_the_configured_on
 
 
 async def test_speaks_through_the_kyutai_server_discovery_picked(
-    upstream: dict[str, FakeMetric], kyutai_server: KyutaiTTSServer
+    unmute_metrics: dict[str, FakeMetric], kyutai_server: KyutaiTTSServer
 ) -> None:
     tts = TextToSpeech(kyutai_server.url, voice="unmute-prod-website/p329_022.wav")
     await asyncio.wait_for(tts.start_up(), 0.5)
@@ -148,7 +149,7 @@ async def test_speaks_through_the_kyutai_server_discovery_picked(
 
 
 async def test_a_kyutai_server_without_free_channels_sends_discovery_elsewhere(
-    upstream: dict[str, FakeMetric], kyutai_server_factory: Any
+    unmute_metrics: dict[str, FakeMetric], kyutai_server_factory: Any
 ) -> None:
     server: KyutaiTTSServer = kyutai_server_factory(max_sessions=0)
     tts = TextToSpeech(server.url)
@@ -160,7 +161,7 @@ async def test_a_kyutai_server_without_free_channels_sends_discovery_elsewhere(
 
 
 async def test_a_kyutai_server_slow_to_be_ready_still_speaks_the_reply(
-    upstream: dict[str, FakeMetric], kyutai_server_factory: Any
+    unmute_metrics: dict[str, FakeMetric], kyutai_server_factory: Any
 ) -> None:
     server: KyutaiTTSServer = kyutai_server_factory(ready_delay_s=1.5)
     tts = TextToSpeech(server.url)

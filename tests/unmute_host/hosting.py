@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 from functools import cache
@@ -21,11 +20,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests.support.environment import subprocess_env
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HANDLER = Path("unmute") / "unmute_handler.py"
 UPSTREAM_IMPORT = "from unmute.tts.text_to_speech import ("
 PLUGGABLE_IMPORT = "from unmute.tts.pluggable import ("
-CLEARED_PREFIXES = ("UNMUTE_", "KYUTAI_", "ORPHEUS_", "OPENAI_", "PYTHON", "VIRTUAL_ENV")
 
 
 @cache
@@ -58,12 +58,10 @@ def copy_checkout(upstream: Path, dest: Path, *, pluggable: bool) -> Path:
     return dest
 
 
-def clean_env(**variables: str | None) -> dict[str, str]:
-    """This process's environment without unmute, Kyutai, Orpheus, OpenAI and Python variables,
+def host_subprocess_env(**variables: str | None) -> dict[str, str]:
+    """`subprocess_env` without Python's own variables either (the host venv's Python runs),
     plus `variables` (None values left out)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
-    env.update({k: v for k, v in variables.items() if v is not None})
-    return env
+    return subprocess_env(also_drop=("PYTHON", "VIRTUAL_ENV"), **variables)
 
 
 def run_python(

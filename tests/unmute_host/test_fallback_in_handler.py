@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from orpheus_service.llama.server import LlamaServerProcess
-from tests.unmute_host.hosting import clean_env, copy_checkout
+from tests.unmute_host.hosting import copy_checkout, host_subprocess_env
 from unmute.tts.health import poll_health
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama, pytest.mark.timeout(900)]
@@ -58,7 +58,7 @@ class ServiceProcess:
         command = [sys.executable, "-m", "unmute.tts.cli", "serve", "--port", str(self.port)]
         command += ["--llama-endpoint", self.llama_url, "--snac-model", str(self.snac_dir)]
         command += ["--snac-device", "cpu", "--log-level", "warning"]
-        env = clean_env(ORPHEUS_MAX_SESSIONS="4")
+        env = host_subprocess_env(ORPHEUS_MAX_SESSIONS="4")
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         answer = poll_health(f"{self.url}/health", timeout_s=120, interval_s=0.1)
         assert answer.healthy, answer.describe()
@@ -93,7 +93,7 @@ def chain_run(
     work = tmp_path_factory.mktemp("fallback")
     checkout = copy_checkout(upstream_dir, work / "checkout", pluggable=True)
     service = ServiceProcess(_free_port(), llama_orpheus_server.base_url, orpheus_snac_dir)
-    env = clean_env(
+    env = host_subprocess_env(
         PYTHONPATH=str(checkout),
         KYUTAI_LLM_MODEL="fake-llm",
         UNMUTE_TTS_BACKEND="orpheus,espeak",

@@ -33,7 +33,7 @@ import pytest
 
 from tests.support.kyutai_server import KyutaiTTSServer
 from tests.support.openai_server import OpenAISpeechServer
-from tests.unmute_host.hosting import clean_env, copy_checkout, last_json_line, run_python
+from tests.unmute_host.hosting import copy_checkout, host_subprocess_env, last_json_line, run_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 """Slow: the first run builds the Python 3.12 environments (uv downloads their wheels)."""
@@ -108,7 +108,7 @@ def _drive(
     recordings = work / "recordings"
     recordings.mkdir()
     with stand_in:
-        env = clean_env(
+        env = host_subprocess_env(
             PYTHONPATH=str(checkout),
             KYUTAI_LLM_MODEL="fake-llm",
             KYUTAI_TTS_URL=stand_in.url,

@@ -18,7 +18,12 @@ from subprocess import PIPE
 
 import pytest
 
-from tests.unmute_host.hosting import PROJECT_ROOT, clean_env, copy_checkout, last_json_line
+from tests.unmute_host.hosting import (
+    PROJECT_ROOT,
+    copy_checkout,
+    host_subprocess_env,
+    last_json_line,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 """Slow: the first run builds the Python 3.12 environments (uv downloads their wheels)."""
@@ -46,7 +51,7 @@ class Imported:
 
 def _start(python: Path, cwd: Path, pythonpath: Path | None = None) -> subprocess.Popen[str]:
     """Start importing upstream's and the library's modules (and the handler's client)."""
-    env = clean_env(PYTHONPATH=str(pythonpath) if pythonpath else None)
+    env = host_subprocess_env(PYTHONPATH=str(pythonpath) if pythonpath else None)
     args = [str(python), "-P", "-c", IMPORT_SCRIPT, *UPSTREAM_MODULES, *LIBRARY_MODULES]
     return subprocess.Popen(args, cwd=cwd, env=env, stdout=PIPE, stderr=PIPE, text=True)
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
-from unmute.tts import host
+from unmute.tts import upstream
 from unmute.tts.base import AtCapacityError, prepare_text_for_tts
 from unmute.tts.pacing import UNMUTE_AHEAD_S, Pacer, paced
 from unmute.tts.protocol import (
@@ -157,7 +157,7 @@ class TextToSpeech:
         finally:
             ready.cancel()
         if self._refused_for_capacity():
-            at_capacity = host.at_capacity_error("tts")
+            at_capacity = upstream.at_capacity_error("tts")
             if at_capacity is not None:
                 logger.info("TTS %s is at capacity; discovery may try another", self.backend_name)
                 await self._abandon()
@@ -235,7 +235,7 @@ class TextToSpeech:
         settings = self._settings = self._settings or load_settings(TTSSettings)
         name = self.backend_name or settings.tts_backend
         if name is None:
-            if host.inside_unmute():
+            if upstream.inside_unmute():
                 name = DEFAULT_BACKEND_INSIDE_UNMUTE
             else:
                 name = resolve_backend_name(settings)[0]
@@ -349,7 +349,7 @@ class TextToSpeech:
             logger.info("Time to first token is %.1f ms", ttft * 1000)
         self.received_samples += len(message.pcm)
         if self.recorder is not None:
-            events = host.upstream_module(host.EVENTS)
+            events = upstream.module(upstream.EVENTS)
             event_class = getattr(events, "UnmuteResponseAudioDeltaReady", None)
             if event_class is not None:
                 event = event_class(number_of_samples=len(message.pcm))
@@ -378,6 +378,6 @@ class TextToSpeech:
 
 def _metric(name: str, method: str, *args: float) -> None:
     """Call `method` on upstream's metric `name` (unmute.metrics); nothing outside unmute."""
-    metric = getattr(host.upstream_module(host.METRICS), name, None)
+    metric = getattr(upstream.module(upstream.METRICS), name, None)
     if metric is not None:
         getattr(metric, method)(*args)

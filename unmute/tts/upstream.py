@@ -1,4 +1,5 @@
-"""The unmute host: upstream kyutai-labs/unmute's modules, when installed beside us.
+"""Upstream kyutai-labs/unmute's modules, when installed beside us (its metrics,
+exceptions, realtime events and voice cloning).
 
 Upstream's `unmute` and this library are portions of one namespace package. Inside an
 unmute deployment its modules (`unmute.metrics`, `unmute.exceptions`, ...) import; on
@@ -23,7 +24,7 @@ VOICE_CLONING: Final = "unmute.tts.voice_cloning"
 
 
 @cache
-def upstream_module(name: str) -> ModuleType | None:
+def module(name: str) -> ModuleType | None:
     """Upstream unmute's module `name`, or None when unmute is not installed here."""
     try:
         return importlib.import_module(name)
@@ -36,14 +37,13 @@ def upstream_module(name: str) -> ModuleType | None:
 
 def inside_unmute() -> bool:
     """Whether upstream unmute is installed here (its metrics and exceptions import)."""
-    return upstream_module(METRICS) is not None and upstream_module(EXCEPTIONS) is not None
+    return module(METRICS) is not None and module(EXCEPTIONS) is not None
 
 
 def at_capacity_error(service: str = "tts") -> Exception | None:
     """Upstream's `MissingServiceAtCapacity(service)`, which its discovery retries on
     another instance; None outside unmute."""
-    module = upstream_module(EXCEPTIONS)
-    error_class = getattr(module, "MissingServiceAtCapacity", None)
+    error_class = getattr(module(EXCEPTIONS), "MissingServiceAtCapacity", None)
     if not isinstance(error_class, type) or not issubclass(error_class, Exception):
         return None
     return error_class(service)
@@ -51,4 +51,4 @@ def at_capacity_error(service: str = "tts") -> Exception | None:
 
 def refresh() -> None:
     """Forget which upstream modules were found (tests, or after installing unmute)."""
-    upstream_module.cache_clear()
+    module.cache_clear()

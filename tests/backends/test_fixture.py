@@ -93,14 +93,14 @@ async def test_replays_a_recorded_session_exactly(tmp_path: Path) -> None:
     assert as_comparable(messages) == as_comparable(session.messages())
 
 
-async def test_recorded_pace_takes_about_the_recorded_time(tmp_path: Path) -> None:
+async def test_recorded_pace_is_never_ahead_of_the_recording(tmp_path: Path) -> None:
     session = make_session("one two three", step_s=0.25)
     directory = fixture_dir(tmp_path, session)
     started = time.monotonic()
     await speak(FixtureTextToSpeech(fixture_dir=directory, pace="recorded"), session.text)
     elapsed = time.monotonic() - started
     assert session.duration_s() == pytest.approx(0.5)
-    assert 0.45 <= elapsed < 0.9
+    assert elapsed >= session.duration_s() - 0.01  # never ahead of the recording
 
 
 async def test_fast_pace_is_much_faster_than_recorded(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_fast_pace_is_much_faster_than_recorded(tmp_path: Path) -> None:
     directory = fixture_dir(tmp_path, session)
     started = time.monotonic()
     await speak(FixtureTextToSpeech(fixture_dir=directory, pace="fast"), session.text)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < session.duration_s() / 2
 
 
 async def test_pace_and_directory_come_from_the_environment(
@@ -121,7 +121,7 @@ async def test_pace_and_directory_come_from_the_environment(
     assert (tts.fixture_dir, tts.pace) == (directory, "fast")
     started = time.monotonic()
     messages = await speak(tts, "one two three")
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.25  # fast: the recording takes 0.5 s
     assert len(messages) == 6
 
 

@@ -27,6 +27,7 @@ from backends.fixture.recorder import (
 )
 from backends.fixture.replay import FixtureTextToSpeech
 from tests.support.sessions import speak
+from tests.support.waiting import FakeClock
 from unmute.tts.protocol import (
     OutputMessage,
     TextToSpeech,
@@ -40,14 +41,23 @@ from unmute.tts.protocol import (
 
 
 class ScriptedTTS:
-    """A plain TextToSpeech (no base class): each word becomes a word and a random chunk."""
+    """A plain TextToSpeech (no base class): each word becomes a word and a random chunk.
+
+    Time is `clock`'s: start-up takes 0.01 s of it, each word `chunk_delay_s`."""
 
     backend_name = "scripted"
 
-    def __init__(self, *, fail_on: str | None = None, chunk_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        fail_on: str | None = None,
+        chunk_delay_s: float = 0.0,
+        clock: FakeClock | None = None,
+    ) -> None:
         self.voice = "robot"
         self.fail_on = fail_on
         self.chunk_delay_s = chunk_delay_s
+        self.clock = clock or FakeClock()
         self.shutdowns = 0
         self._state: TTSState = "not_created"
         self._words: asyncio.Queue[str | None] = asyncio.Queue()
@@ -55,7 +65,7 @@ class ScriptedTTS:
 
     async def start_up(self) -> None:
         self._state = "connecting"
-        await asyncio.sleep(0.01)
+        self.clock.now += 0.01
         self._state = "connected"
 
     async def send(self, message: str | TTSClientTextMessage | TTSClientEosMessage) -> None:
@@ -74,7 +84,7 @@ class ScriptedTTS:
             if word == self.fail_on:
                 yield TTSErrorMessage(message=f"scripted: cannot say {word!r}")
                 break
-            await asyncio.sleep(self.chunk_delay_s)
+            self.clock.now += self.chunk_delay_s
             yield TTSTextMessage(text=word, start_s=t, stop_s=t + 0.1)
             yield TTSAudioMessage(pcm=self._rng.uniform(-1, 1, 2400).astype(np.float32))
             t += 0.1
@@ -115,17 +125,17 @@ async def test_recorded_session_replays_identically_through_the_fixture_backend(
 
 
 async def test_recorder_records_text_backend_voice_and_ordered_relative_times() -> None:
-    recorder = RecordingTextToSpeech(ScriptedTTS(chunk_delay_s=0.02))
+    clock = FakeClock()
+    recorder = RecordingTextToSpeech(ScriptedTTS(chunk_delay_s=0.02, clock=clock), clock=clock)
     await speak(recorder, "one  two three")
     session = recorder.session()
     assert (session.backend, session.voice, session.text) == ("scripted", "robot", "one two three")
     assert isinstance(session.events[0], ReadyEvent)
-    assert session.events[0].time_s >= 0.009
+    assert session.events[0].time_s == pytest.approx(0.01)
     kinds = [type(e) for e in session.events[1:]]
     assert kinds == [TextEvent, AudioEvent] * 3
     times = [e.time_s for e in session.events[1:]]
-    assert times == sorted(times)
-    assert 0.05 <= times[-1] < 0.5
+    assert times == pytest.approx([0.02, 0.02, 0.04, 0.04, 0.06, 0.06])
 
 
 async def test_recorder_labels_override_the_wrapped_attributes() -> None:

@@ -19,16 +19,6 @@ from unmute.tts.pluggable import TextToSpeech, TTSClientEosMessage, TTSTextMessa
 from unmute.tts.protocol import OutputMessage
 
 
-class FakeClock:
-    """A clock that moves only when the test says so (the handler's `get_time`)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeMetric:
     """A Prometheus counter, gauge or histogram: inc, dec, observe."""
 

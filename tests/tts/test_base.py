@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.fake_backend import WORD_S, FakeTextToSpeech
 from tests.support.sessions import speak
+from tests.support.waiting import wait_until
 from unmute.tts import session_metrics as mt
 from unmute.tts.base import BackendError, RetryPolicy, prepare_text_for_tts
 from unmute.tts.protocol import (
@@ -88,16 +89,14 @@ async def test_shutdown_mid_stream_stops_output_at_once() -> None:
             received.append(message)
 
     consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.12)
+    await wait_until(lambda: len(received) >= 2)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await tts.shutdown()
     await asyncio.wait_for(consumer, 1)
     assert loop.time() - started < 0.05
     assert tts.metrics.interrupted
-    count = len(received)
-    await asyncio.sleep(0.1)
-    assert len(received) == count < 16
+    assert len(received) < 16  # the consumer has ended: nothing more can arrive
 
 
 async def test_shutdown_is_idempotent() -> None:
@@ -160,22 +159,26 @@ async def test_spoken_words_track_what_the_consumer_received() -> None:
 
 
 class SlowOpeningTextToSpeech(FakeTextToSpeech):
-    """Takes `open_s` to open, as a cold-starting service does."""
+    """Opens once the test sets `may_open`, as a cold-starting service; `opening` is set
+    once it began."""
 
-    def __init__(self, open_s: float) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.open_s = open_s
+        self.opening = asyncio.Event()
+        self.may_open = asyncio.Event()
 
     async def _open(self) -> None:
-        await asyncio.sleep(self.open_s)
+        self.opening.set()
+        await self.may_open.wait()
         await super()._open()
 
 
 async def test_shutdown_during_start_up_keeps_the_session_closed() -> None:
-    tts = SlowOpeningTextToSpeech(open_s=0.05)
+    tts = SlowOpeningTextToSpeech()
     starting = asyncio.create_task(tts.start_up())
-    await asyncio.sleep(0.01)
+    await tts.opening.wait()
     await tts.shutdown()
+    tts.may_open.set()  # the service comes up after the shutdown
     await asyncio.wait_for(starting, 1)
     assert tts.state() == "closed"
     assert (tts.opens, tts.closed) == (1, 1)
@@ -185,7 +188,7 @@ async def test_shutdown_during_start_up_keeps_the_session_closed() -> None:
 async def test_shutdown_during_start_up_stops_the_retries() -> None:
     tts = FakeTextToSpeech(fail_opens=1000, retry=RetryPolicy(budget_s=5, initial_backoff_s=0.02))
     starting = asyncio.create_task(tts.start_up())
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: tts.opens >= 1)
     await tts.shutdown()
     await asyncio.wait_for(starting, 0.5)
     assert tts.state() == "closed"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.fake_backend import FakeTextToSpeech
+from tests.support.waiting import wait_until
 from unmute.tts.cli import CollectingSink
 from unmute.tts.orchestrator import Orchestrator, split_words
 
@@ -77,16 +78,13 @@ async def test_interrupt_stops_output_within_50_ms_and_leaves_no_task() -> None:
     speaking = asyncio.create_task(
         orchestrator.speak(llm("one two three four five six seven eight"))
     )
-    async with asyncio.timeout(5):
-        while not sink.chunks:  # noqa: ASYNC110 - polling the sink is the point
-            await asyncio.sleep(0.005)
+    await wait_until(lambda: bool(sink.chunks))
     loop = asyncio.get_running_loop()
     started = loop.time()
     await orchestrator.interrupt()
     stopped_after = loop.time() - started
     delivered = len(sink.chunks)
     result = await asyncio.wait_for(speaking, 1)
-    await asyncio.sleep(0.1)
     assert stopped_after < 0.05
     assert len(sink.chunks) == delivered
     assert result.interrupted
@@ -129,10 +127,13 @@ async def test_backend_error_ends_speech_without_waiting_for_the_llm() -> None:
 
 
 async def test_interrupt_during_start_up_speaks_nothing_and_reads_no_text() -> None:
+    opening = asyncio.Event()
+
     class SlowOpening(FakeTextToSpeech):
         async def _open(self) -> None:
-            await asyncio.sleep(0.05)
-            await super()._open()
+            self.opens += 1
+            opening.set()
+            await asyncio.Event().wait()  # never opens: the interruption comes first
 
     sink = CollectingSink()
     tts = SlowOpening()
@@ -145,7 +146,7 @@ async def test_interrupt_during_start_up_speaks_nothing_and_reads_no_text() -> N
 
     orchestrator = Orchestrator(sink, backend="fixture", tts_factory=lambda: tts)
     speaking = asyncio.create_task(orchestrator.speak(deltas()))
-    await asyncio.sleep(0.01)
+    await opening.wait()
     await orchestrator.interrupt()
     result = await asyncio.wait_for(speaking, 1)
     assert result.interrupted

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from unmute.tts.pacing import UNMUTE_AHEAD_S, Pacer, paced
+from tests.support.waiting import FakeClock, wait_until
+from unmute.tts.pacing import Pacer, paced
 from unmute.tts.protocol import (
     SAMPLE_RATE,
     OutputMessage,
@@ -18,31 +19,12 @@ from unmute.tts.protocol import (
 )
 
 
-class FakeClock:
-    """A clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def audio(seconds: float) -> TTSAudioMessage:
     return TTSAudioMessage(pcm=np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32))
 
 
 def word(text: str, start_s: float) -> TTSTextMessage:
     return TTSTextMessage(text=text, start_s=start_s, stop_s=start_s + 0.1)
-
-
-async def settle() -> None:
-    """Let a consumer polling a fake clock see its latest value."""
-    await asyncio.sleep(0.1)
-
-
-def test_unmute_releases_audio_four_frames_ahead() -> None:
-    assert pytest.approx(0.32) == UNMUTE_AHEAD_S
 
 
 def test_audio_is_released_ahead_of_real_time_by_the_lead() -> None:
@@ -128,13 +110,11 @@ async def test_iteration_follows_the_given_clock() -> None:
     pacer.put_audio("a", 1.0)
     pacer.put_audio("b", 1.0)
     pacer.close()
-    await settle()
-    assert received == ["a"]
-    await settle()
+    await wait_until(lambda: received == ["a"])
+    await clock.read_again()
     assert received == ["a"], "the loop's time passing does not move a given clock"
     clock.now += 1.0
-    await settle()
-    assert received == ["a", "b"]
+    await wait_until(lambda: received == ["a", "b"])
     await asyncio.wait_for(consumer, 1)
 
 

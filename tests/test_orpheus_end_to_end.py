@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.environment import subprocess_env
 from tests.support.sessions import speak
+from tests.support.waiting import wait_until
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -87,14 +88,6 @@ def client(server: ServerThread, **overrides: Any) -> OrpheusTextToSpeech:
     return OrpheusTextToSpeech(voice, settings=OrpheusClientSettings(**values))
 
 
-async def wait_until(predicate: Callable[[], bool], within_s: float = 2.0) -> None:
-    for _ in range(int(within_s / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"condition not reached within {within_s} s")
-
-
 # -- part 1: the real app on a fake engine ------------------------------------------------
 
 
@@ -151,7 +144,7 @@ async def test_shutdown_mid_stream_cancels_the_service_synthesis(engine: FakeEng
         async for message in tts:
             if isinstance(message, TTSAudioMessage):
                 await asyncio.wait_for(tts.shutdown(), 1)
-        await wait_until(lambda: engine.cancelled == 1, within_s=1.0)
+        await wait_until(lambda: engine.cancelled == 1, timeout_s=1.0)
         assert engine.finished == 0
     finally:
         server.stop()
@@ -274,11 +267,8 @@ async def test_shutdown_mid_stream_makes_the_service_cancel_the_llama_request(
             if isinstance(message, TTSAudioMessage):
                 assert await asyncio.to_thread(slots_processing, llama_url) == 1
                 await asyncio.wait_for(tts.shutdown(), 1)
-        for _ in range(50):  # the service cancels its request, llama frees the slot
-            if await asyncio.to_thread(slots_processing, llama_url) == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert await asyncio.to_thread(slots_processing, llama_url) == 0
+        # the service cancels its request, llama frees the slot
+        await wait_until(lambda: slots_processing(llama_url) == 0, timeout_s=1)
     finally:
         service.stop()
 

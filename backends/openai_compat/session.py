@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ import httpx
 from backends.openai_compat.decoding import EXTRA, AudioFormatError
 from backends.openai_compat.settings import OpenAITTSSettings, load_client_settings
 from backends.openai_compat.speech_client import Received, SpeechClient
+from backends.openai_compat.timer_thread import ThreadedWordTimer, Wake
 from backends.openai_compat.word_hold import CaptionMatcher, HeldAudio, Message
 from unmute.tts.base import BackendError, BaseTextToSpeech, RetryableError, RetryPolicy
 from unmute.tts.phrasing import Phrase, Phrasing, phrases
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSTextMessage
 from unmute.tts.resampling import ResampledBlocks
-from unmute.tts.word_timer import TimedWord, WordTimer, create_word_timer
+from unmute.tts.word_timer import TimedWord, create_word_timer
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +52,19 @@ class _Done:
     pass
 
 
+class _Timed:
+    """A queued word-timer call finished."""
+
+
 _DONE: Final = _Done()
+_TIMED: Final = _Timed()
 
 
 @dataclass
 class _Sentence:
     phrase: Phrase
-    items: asyncio.Queue[Received | _Done | BaseException] = field(
-        default_factory=lambda: asyncio.Queue[Received | _Done | BaseException]()
+    items: asyncio.Queue[Received | _Done | _Timed | BaseException] = field(
+        default_factory=lambda: asyncio.Queue[Received | _Done | _Timed | BaseException]()
     )
     task: asyncio.Task[None] | None = None
 
@@ -86,7 +93,7 @@ class OpenAITextToSpeech(BaseTextToSpeech):
         self.phrasing = phrasing
         self._client: httpx.AsyncClient | None = None
         self._speech: SpeechClient | None = None
-        self._timer: WordTimer | None = None
+        self._timer: ThreadedWordTimer | None = None
         self._samples_out = 0
         """Samples yielded so far: the session's audio timeline."""
 
@@ -102,12 +109,16 @@ class OpenAITextToSpeech(BaseTextToSpeech):
         self._speech = SpeechClient(self.settings, self._client)
         if self.settings.word_times == "estimate":
             language = self.settings.language
-            self._timer = await asyncio.to_thread(
+            timer = await asyncio.to_thread(
                 create_word_timer, lookahead_s=WORD_LOOKAHEAD_S, language=language
             )
+            self._timer = ThreadedWordTimer(timer)
 
     async def _close(self) -> None:
         client, self._client = self._client, None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.close()
         if client is not None:
             await client.aclose()
 
@@ -190,49 +201,74 @@ class OpenAITextToSpeech(BaseTextToSpeech):
     async def _play(self, sentence: _Sentence) -> AsyncIterator[Message]:
         """The sentence's audio and words, in order, on the session timeline."""
         words = sentence.phrase.words
-        hold = HeldAudio(self._samples_out)
-        captions: CaptionMatcher | None = None
+        start = self._samples_out
+        hold = HeldAudio(start)
         timer = self._timer
-        if timer is None:
-            captions = CaptionMatcher(words, hold.pushed_s)
-        else:
-            timer.begin_piece(words)
+        captions = CaptionMatcher(words, hold.pushed_s) if timer is None else None
+        wake = functools.partial(sentence.items.put_nowait, _TIMED)
+        if timer is not None:
+            timer.begin_piece(words, wake)
         blocks: ResampledBlocks | None = None
-        while not isinstance(item := await sentence.items.get(), _Done):
-            if isinstance(item, BaseException):
-                raise item
-            for piece in item.pieces:
-                if blocks is None:
-                    blocks = ResampledBlocks(piece.sample_rate, CHUNK_SAMPLES, extra=EXTRA)
-                elif piece.sample_rate != blocks.input_rate:
-                    raise AudioFormatError(
-                        f"the sample rate changed from {blocks.input_rate} to "
-                        f"{piece.sample_rate} Hz inside one answer"
-                    )
-                blocks.push(piece.pcm)
-                self._hold_blocks(blocks.take(), hold)
+        try:
+            while not isinstance(item := await sentence.items.get(), _Done):
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Received):
+                    for piece in item.pieces:
+                        if blocks is None:
+                            blocks = ResampledBlocks(piece.sample_rate, CHUNK_SAMPLES, extra=EXTRA)
+                        elif piece.sample_rate != blocks.input_rate:
+                            raise AudioFormatError(
+                                f"the sample rate changed from {blocks.input_rate} to "
+                                f"{piece.sample_rate} Hz inside one answer"
+                            )
+                        blocks.push(piece.pcm)
+                    if blocks is not None:
+                        # the sentence's first audio goes at once, however short
+                        first = hold.pushed_samples == start
+                        self._hold_blocks(blocks.take(partial=first), hold, wake)
+                    if captions is not None:
+                        hold.add_words(captions.feed(item.words))
+                if timer is not None:
+                    hold.add_words([_text(word) for word in timer.decided()])
+                for message in hold.release(self._safe_s(hold, captions)):
+                    yield message
+            if blocks is not None:
+                blocks.finish()
+                self._hold_blocks(blocks.take(), hold, wake)
             if captions is not None:
-                hold.add_words(captions.feed(item.words))
-                safe = captions.open_word_start_s
-                safe_s = hold.pushed_s if safe is None else safe
-            else:
-                hold_s = min(self.settings.word_hold_s, WORD_LOOKAHEAD_S)
-                safe_s = max(hold.pushed_s - hold_s, hold.last_word_start_s)
-            for message in hold.release(safe_s):
+                hold.add_words(captions.finish(hold.pushed_s))
+            elif timer is not None:
+                timer.end_piece(wake)
+                while True:
+                    hold.add_words([_text(word) for word in timer.decided()])
+                    for message in hold.release(self._safe_s(hold, captions)):
+                        yield message
+                    if not timer.busy:
+                        break
+                    await sentence.items.get()  # only the timer's calls are left
+            for message in hold.release_all():
                 yield message
-        if blocks is not None:
-            blocks.finish()
-            self._hold_blocks(blocks.take(), hold)
-        if captions is not None:
-            hold.add_words(captions.finish(hold.pushed_s))
-        elif timer is not None:
-            hold.add_words([_text(word) for word in timer.end_piece()])
-        for message in hold.release_all():
-            yield message
+        finally:
+            if timer is not None:
+                timer.cancel()
         self._samples_out = hold.pushed_samples
 
-    def _hold_blocks(self, blocks: list[FloatArray], hold: HeldAudio) -> None:
+    def _hold_blocks(self, blocks: list[FloatArray], hold: HeldAudio, wake: Wake) -> None:
         for block in blocks:
             hold.add_block(block)
-            if self._timer is not None:
-                hold.add_words([_text(word) for word in self._timer.push_audio(block)])
+        if self._timer is not None:
+            self._timer.push_audio(blocks, wake)
+
+    def _safe_s(self, hold: HeldAudio, captions: CaptionMatcher | None) -> float:
+        """Audio up to here may go: no word starts in it that must go first."""
+        timer = self._timer
+        if captions is not None:
+            safe = captions.open_word_start_s
+            return hold.pushed_s if safe is None else safe
+        if timer is None:
+            return hold.pushed_s
+        hold_s = min(self.settings.word_hold_s, WORD_LOOKAHEAD_S)
+        if hold_s <= 0:
+            return hold.pushed_s
+        return max(timer.timed_s - hold_s, hold.last_word_start_s)

@@ -62,12 +62,13 @@ class ResampledBlocks:
         if self._resampler is not None:
             self._append(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
 
-    def take(self, limit: int | None = None) -> list[FloatArray]:
-        """Full blocks within the first `limit` buffered samples (None: no limit); once
-        finished, also the short last block when no limit is given."""
+    def take(self, limit: int | None = None, *, partial: bool = False) -> list[FloatArray]:
+        """Full blocks within the first `limit` buffered samples (None: no limit); when no
+        limit is given, also a short last block of the rest once finished or if `partial`
+        (to send the first audio before a whole block is in)."""
         size = self.block_samples
         if limit is None:
-            cut = self.length if self.finished else self.length // size * size
+            cut = self.length if self.finished or partial else self.length // size * size
         else:
             cut = min(limit, self.length) // size * size
         if cut <= 0:

@@ -4,15 +4,17 @@
   backend's first Audio message (`backend_ms`), next to the same interval for a bare
   httpx client reading the same answer's first chunk (`httpx_ms`, the reference: what
   any client pays for loopback and HTTP parsing). `added_ms` = backend - httpx, the
-  backend's own cost (decoding, resampling, word timing and its hold-back). Medians.
-  The server answers the first sentence at `--first-rate` x real time in 20 ms
-  packets; the estimator's hold-back (a word is decided up to 0.5 s of audio after
-  its start) is paid in audio received, so it shrinks as the server gets faster.
-- per chunk: CPU time to turn 80 ms of server audio into messages (decode, resample
-  to 24 kHz, word timer, hold-back), at 24 kHz and at 22,050 Hz.
+  backend's own cost (decoding, resampling, and any hold-back for word times).
+  Medians. The server answers the first sentence at `--first-rate` x real time in
+  20 ms packets; what the backend waits for in audio received (the resampler's
+  delay at 22.05 kHz) shrinks as the server gets faster.
+- per chunk: CPU time to turn 80 ms of server audio into messages on the event loop
+  (decode, resample to 24 kHz, hold-back), and the word timer's time in its worker
+  thread, at 24 kHz and at 22,050 Hz.
 - gaps: a listener plays the audio in real time from its first message; the time it
   waits for audio after that (between sentences, mostly), for servers slower than
-  real time and at >= 1.5x, each request answered after `--latency-ms`.
+  real time and at >= 1.5x, each request answered after `--latency-ms`; and the
+  event loop's worst stall meanwhile (lateness of a task sleeping 1 ms).
 
     .venv/bin/python -m bench.openai_compat [--runs 15] [--json]
 """
@@ -98,8 +100,9 @@ async def first_audio_rows(runs: int, rate: float) -> list[dict[str, Any]]:
     return rows
 
 
-async def _chunk_seconds(rate: int, chunks: int) -> float:
-    """Wall time to turn `chunks` 80 ms packets of 16-bit audio at `rate` into messages."""
+async def _chunk_seconds(rate: int, chunks: int) -> tuple[float, float]:
+    """Seconds to turn `chunks` 80 ms packets of 16-bit audio at `rate` into messages:
+    on the event loop (decode, resample, hold), and in the word timer's worker thread."""
     step = rate * 80 // 1000
     data = (np.random.default_rng(0).standard_normal(step * chunks) * 3000).astype("<i2")
     raw = data.tobytes()
@@ -108,29 +111,52 @@ async def _chunk_seconds(rate: int, chunks: int) -> float:
     timer = create_word_timer(lookahead_s=WORD_LOOKAHEAD_S)
     timer.begin_piece(["word"] * (chunks // 4))
     hold = HeldAudio(0)
-    begin = time.perf_counter()
+    loop_s = timer_s = 0.0
     for index in range(chunks):
+        begin = time.perf_counter()
         for piece in await decoder.feed(raw[index * step * 2 : (index + 1) * step * 2]):
             blocks.push(piece.pcm)
-        for block in blocks.take():
+        taken = blocks.take()
+        for block in taken:
             hold.add_block(block)
+        hold.release(hold.pushed_s)
+        middle = time.perf_counter()
+        for block in taken:
             timer.push_audio(block)
-        hold.release(hold.pushed_s - WORD_LOOKAHEAD_S)
-    return time.perf_counter() - begin
+        loop_s += middle - begin
+        timer_s += time.perf_counter() - middle
+    return loop_s, timer_s
 
 
 def chunk_cost_rows(chunks: int = 2000) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for rate in (24000, 22050):
-        seconds = asyncio.run(_chunk_seconds(rate, chunks))
-        rows.append({"input_rate": rate, "us_per_80ms_chunk": seconds / chunks * 1e6})
+        loop_s, timer_s = asyncio.run(_chunk_seconds(rate, chunks))
+        rows.append(
+            {
+                "input_rate": rate,
+                "loop_us_per_80ms_chunk": loop_s / chunks * 1e6,
+                "timer_thread_us_per_80ms_chunk": timer_s / chunks * 1e6,
+            }
+        )
     return rows
+
+
+async def _watch_stalls(worst: list[float]) -> None:
+    """Keep in `worst[0]` the longest a 1 ms sleep overran."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(0.001)
+        worst[0] = max(worst[0], loop.time() - before - 0.001)
 
 
 async def _gap(rate: float, latency_s: float) -> dict[str, Any]:
     server = OpenAISpeechServer(realtime=rate, latency_s=latency_s).start()
     try:
         tts = _session(server.url)
+        stalls: list[float] = [0.0]
+        ticker = asyncio.create_task(_watch_stalls(stalls))
         await tts.start_up()
         for word in SENTENCES.split():
             await tts.send(word)
@@ -146,11 +172,13 @@ async def _gap(rate: float, latency_s: float) -> dict[str, Any]:
             late = now - (start + waited_s + played_s)
             waited_s += max(0.0, late)
             played_s += len(message.pcm) / SAMPLE_RATE
+        ticker.cancel()
         return {
             "server_x_realtime": rate,
             "requests": len(server.requests),
             "audio_s": played_s,
             "gap_ms": waited_s * 1000,
+            "worst_stall_ms": stalls[0] * 1000,
         }
     finally:
         server.stop()
@@ -174,14 +202,15 @@ def main() -> int:
     for r in first:
         row = f"{r['backend_ms']:>11.1f}{r['httpx_ms']:>10.1f}{r['added_ms']:>10.1f}"
         print(f"{r['mode']:<15}{row}{r['ratio']:>8.1f}")
-    print("\nper 80 ms chunk (decode + resample + word timer + hold)")
+    print("\nper 80 ms chunk: event loop (decode + resample + hold), word timer's thread")
     for r in chunk:
-        print(f"input {r['input_rate']:>6} Hz: {r['us_per_80ms_chunk']:8.1f} us")
+        loop_us, timer_us = r["loop_us_per_80ms_chunk"], r["timer_thread_us_per_80ms_chunk"]
+        print(f"input {r['input_rate']:>6} Hz: loop {loop_us:8.1f} us, timer {timer_us:8.1f} us")
     print(f"\ngaps (each request answered after {args.latency_ms:g} ms)")
-    print(f"{'server x rt':>12}{'requests':>10}{'audio s':>9}{'gap ms':>9}")
+    print(f"{'server x rt':>12}{'requests':>10}{'audio s':>9}{'gap ms':>9}{'stall ms':>10}")
     for r in gaps:
         row = f"{r['server_x_realtime']:>12g}{r['requests']:>10}{r['audio_s']:>9.2f}"
-        print(f"{row}{r['gap_ms']:>9.1f}")
+        print(f"{row}{r['gap_ms']:>9.1f}{r['worst_stall_ms']:>10.1f}")
     return 0
 
 

@@ -3,8 +3,10 @@
 Words are grouped into sentences (`unmute.tts.phrasing`; the first cut early at a
 clause boundary so the first audio comes soon). Each sentence is one request; while
 one sentence plays, at most one more is requested, so the next is ready when the
-current one ends. Audio leaves in order in blocks of at most 80 ms at 24 kHz
-(`ResampledBlocks`), each after the words that start in it (`HeldAudio`).
+current one ends. Audio leaves in order as it arrives, resampled to 24 kHz in blocks
+of at most 80 ms (`ResampledBlocks`); words leave as they are decided, each before the
+audio it starts in when the hold allows (`HeldAudio`). The word timer's work runs in
+a worker thread (`ThreadedWordTimer`): with no hold, audio never waits for it.
 
 A request that fails before any of its audio arrived (connection, 429, 5xx,
 first-byte timeout) is retried with the start-up policy's backoff inside its budget;
@@ -201,8 +203,7 @@ class OpenAITextToSpeech(BaseTextToSpeech):
     async def _play(self, sentence: _Sentence) -> AsyncIterator[Message]:
         """The sentence's audio and words, in order, on the session timeline."""
         words = sentence.phrase.words
-        start = self._samples_out
-        hold = HeldAudio(start)
+        hold = HeldAudio(self._samples_out)
         timer = self._timer
         captions = CaptionMatcher(words, hold.pushed_s) if timer is None else None
         wake = functools.partial(sentence.items.put_nowait, _TIMED)
@@ -223,10 +224,8 @@ class OpenAITextToSpeech(BaseTextToSpeech):
                                 f"{piece.sample_rate} Hz inside one answer"
                             )
                         blocks.push(piece.pcm)
-                    if blocks is not None:
-                        # the sentence's first audio goes at once, however short
-                        first = hold.pushed_samples == start
-                        self._hold_blocks(blocks.take(partial=first), hold, wake)
+                    if blocks is not None:  # what arrived goes at once, however short
+                        self._hold_blocks(blocks.take(partial=True), hold, wake)
                     if captions is not None:
                         hold.add_words(captions.feed(item.words))
                 if timer is not None:

@@ -51,10 +51,27 @@ async def test_the_sample_rate_setting_is_used_when_the_server_states_none(
 
 
 async def test_audio_leaves_in_chunks_of_at_most_80_ms(openai_server_factory: Factory) -> None:
-    server = openai_server_factory(rate=22050)
+    server = openai_server_factory(rate=22050, packet_s=0.25)
     messages = await speak(session(server.url), TEXT)
     sizes = [len(m.pcm) for m in messages if isinstance(m, TTSAudioMessage)]
     assert max(sizes) == CHUNK_SAMPLES == SAMPLE_RATE * 0.08
+
+
+async def test_audio_goes_out_as_it_arrives_not_once_80_ms_are_in(
+    openai_server_factory: Factory,
+) -> None:
+    server = openai_server_factory(realtime=1.0)  # 20 ms packets, 20 ms apart
+    tts = session(server.url)
+    await tts.start_up()
+    await tts.send("Hello.")
+    first = None
+    async for message in tts:
+        if isinstance(message, TTSAudioMessage):
+            first = message
+            break
+    await tts.shutdown()
+    assert first is not None
+    assert len(first.pcm) < CHUNK_SAMPLES
 
 
 async def test_sse_events_give_the_same_audio_as_a_plain_body(

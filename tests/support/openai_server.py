@@ -56,6 +56,8 @@ class OpenAISpeechServer:
     """Put `;rate=N` in a raw PCM answer's content type."""
     realtime: float | None = None
     """Send audio at this multiple of real time (None: as fast as possible)."""
+    packet_s: float = CHUNK_S
+    """Audio per chunk of the answer's body."""
     statuses_first: list[int] = field(default_factory=lambda: list[int]())
     """Statuses to answer (with an OpenAI error body) before answering normally."""
     stall_after_s: float | None = None
@@ -169,7 +171,7 @@ class OpenAISpeechServer:
             yield (json.dumps({**line, "timestamps": [stamp]}) + "\n").encode()
 
     async def _paced(self, pcm: Any) -> AsyncIterator[bytes]:
-        step = round(CHUNK_S * self.rate)
+        step = round(self.packet_s * self.rate)
         loop = asyncio.get_running_loop()
         begin = loop.time()
         for start in range(0, len(pcm), step):

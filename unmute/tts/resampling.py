@@ -65,7 +65,7 @@ class ResampledBlocks:
     def take(self, limit: int | None = None, *, partial: bool = False) -> list[FloatArray]:
         """Full blocks within the first `limit` buffered samples (None: no limit); when no
         limit is given, also a short last block of the rest once finished or if `partial`
-        (to send the first audio before a whole block is in)."""
+        (to send audio as it comes)."""
         size = self.block_samples
         if limit is None:
             cut = self.length if self.finished or partial else self.length // size * size

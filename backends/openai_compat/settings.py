@@ -70,8 +70,9 @@ class OpenAITTSSettings(ServiceClientSettings):
     word_hold_s: float = Field(default=0.0, ge=0.0, le=0.5)
     """Audio that may wait for its estimated word times (OPENAI_TTS_WORD_HOLD_S). The
     estimator decides a word once it has seen up to 0.5 s of audio past its start: 0
-    never delays audio (a word may follow the audio it starts in, by at most that much;
-    unmute's client releases words at their start time anyway), 0.5 sends every word
+    never delays audio, not even for the estimator's work, which runs in a worker thread
+    (a word may follow the audio it starts in, by that much plus the estimator's time;
+    unmute's client releases words at their start time anyway); 0.5 sends every word
     before its audio at the cost of that much audio in the first chunk's time."""
     language: str = "en-us"
     """Language of the speech, for the word-time estimator (OPENAI_TTS_LANGUAGE), an

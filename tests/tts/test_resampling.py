@@ -22,6 +22,13 @@ def test_blocks_are_full_until_the_stream_finishes() -> None:
     assert [len(b) for b in blocks.take()] == [50]
 
 
+def test_a_partial_take_gives_everything_buffered_in_blocks_of_at_most_the_size() -> None:
+    blocks = ResampledBlocks(SAMPLE_RATE, 100, extra="espeak")
+    blocks.push(np.zeros(250, dtype=np.float32))
+    assert [len(b) for b in blocks.take(partial=True)] == [100, 100, 50]
+    assert blocks.length == 0
+
+
 def test_take_limit_holds_back_audio_past_it() -> None:
     blocks = ResampledBlocks(SAMPLE_RATE, 100, extra="espeak")
     blocks.push(np.zeros(500, dtype=np.float32))

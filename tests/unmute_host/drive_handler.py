@@ -203,6 +203,9 @@ async def run_turn(uh: Any, interrupt_after: int | None) -> dict[str, Any]:
                 result["history_after_interrupt"] = assistant_text()
             result["state_after_turn"] = tts.state()
         result["state_after_exit"] = tts.state()
+        # the drop-in's backend session names the backend (a chain's member) that spoke
+        session_metrics = getattr(getattr(tts, "_tts", None), "metrics", None)
+        result["backend"] = getattr(session_metrics, "backend", None)
         await handler.cleanup()
     finally:
         for helper in helpers:
@@ -224,6 +227,16 @@ async def run_turn(uh: Any, interrupt_after: int | None) -> dict[str, Any]:
     return result
 
 
+def forget_settings() -> None:
+    """The library reads its settings once per process: a run that changed the
+    environment makes it read them again."""
+    try:
+        from unmute.tts.settings import reset_settings
+    except ImportError:  # upstream's own client alone
+        return
+    reset_settings()
+
+
 async def main() -> dict[str, Any]:
     """Import the handler; for each run (backend), a full reply then an interrupted one."""
     import unmute.unmute_handler as uh  # pyright: ignore[reportMissingImports]  (upstream's)
@@ -241,6 +254,7 @@ async def main() -> dict[str, Any]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        forget_settings()
         outcome: dict[str, Any] = {}
         try:
             outcome["full"] = await run_turn(uh, None)

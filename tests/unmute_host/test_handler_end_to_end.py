@@ -307,6 +307,22 @@ def test_the_orpheus_service_sees_every_session_end(run: HostRun) -> None:
     assert run.orpheus_sessions_after == 0
 
 
+SPOKEN_BY = {"kyutai-cold": "kyutai", "openai-captioned": "openai"}
+"""The backend of runs not named after theirs."""
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param(name, marks=[pytest.mark.llama]) if name == "orpheus" else name
+        for name in BACKEND_ENV
+    ],
+)
+def test_each_run_is_spoken_by_the_backend_it_names(backend: str, turns: dict[str, Any]) -> None:
+    expected = SPOKEN_BY.get(backend, backend)
+    assert [turns["full"]["backend"], turns["interrupt"]["backend"]] == [expected, expected]
+
+
 @pytest.mark.parametrize("backend", list(OPENAI_PATHS))
 def test_the_openai_server_is_asked_for_the_reply_at_its_endpoint(
     backend: str, run: HostRun

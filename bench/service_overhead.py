@@ -57,11 +57,12 @@ import websockets
 from bench.cpus import pin_process
 from orpheus_service.api.app import create_app
 from orpheus_service.api.wiring import deps_factory
-from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, PromptPart
-from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.engine.tokens import Frame, OrpheusTokenParser
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.engine.tokens import OrpheusTokenParser
 from orpheus_service.llama.server import find_llama_server_binary
+from orpheus_service.vocabulary.prompt import PromptPart
+from orpheus_service.vocabulary.sampling import SamplingOverrides
+from orpheus_service.vocabulary.token_source import TokenSource
+from orpheus_service.vocabulary.tokens import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, Frame
 from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers, model_cache_dir
 from tests.support.service_support import (
     ServerThread,

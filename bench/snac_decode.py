@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from snac import SNAC
 
-from orpheus_service.engine.events import SAMPLES_PER_FRAME
-from orpheus_service.engine.tokens import Frame
 from orpheus_service.snac.decoder import SnacStreamDecoder
+from orpheus_service.vocabulary.audio import SAMPLES_PER_FRAME
+from orpheus_service.vocabulary.tokens import Frame
 from tests.support.snac_models import SNAC_24KHZ_CONFIG, random_snac
 from unmute.tts.protocol import SAMPLE_RATE
 

@@ -10,22 +10,26 @@ message names the variable. Use `OrpheusSettings.load()` to get a
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
     SecretStr,
-    TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings
 
-from orpheus_service.engine.prompt import ALL_VOICES, check_voice
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.sampling import (
+    DEFAULT_SAMPLING,
+    MaxTokens,
+    RepetitionPenalty,
+    Sampling,
+    Temperature,
+    TopP,
+)
+from orpheus_service.vocabulary.voices import ALL_VOICES, DEFAULT_VOICE, check_voice
 from unmute.tts.protocol import SAMPLE_RATE
 from unmute.tts.settings import env_var as settings_env_var
 from unmute.tts.settings import load_settings, settings_config
@@ -44,13 +48,13 @@ class OrpheusSettings(BaseSettings):
     """Base URL of llama-server (ORPHEUS_LLAMA_ENDPOINT), no path; a trailing / is dropped."""
     model_name: str = "Orpheus-3b-FT-Q8_0.gguf"
     """GGUF file llama-server loads (ORPHEUS_MODEL_NAME)."""
-    max_tokens: int = Field(default=1200, ge=7)
+    max_tokens: MaxTokens = DEFAULT_SAMPLING.max_tokens
     """Token budget per segment (ORPHEUS_MAX_TOKENS); ~82 tokens make 1 s of audio."""
-    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    temperature: Temperature = DEFAULT_SAMPLING.temperature
     """Sampling temperature (ORPHEUS_TEMPERATURE)."""
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    top_p: TopP = DEFAULT_SAMPLING.top_p
     """Nucleus sampling mass (ORPHEUS_TOP_P)."""
-    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    repetition_penalty: RepetitionPenalty = DEFAULT_SAMPLING.repetition_penalty
     """Repetition penalty (ORPHEUS_REPETITION_PENALTY); >= 1.1 keeps Orpheus stable."""
     connect_timeout_s: float = Field(default=5.0, gt=0.0)
     """Seconds to open a connection to llama-server (ORPHEUS_CONNECT_TIMEOUT_S)."""
@@ -71,7 +75,7 @@ class OrpheusSettings(BaseSettings):
     """Torch device for SNAC, e.g. `cpu` or `cuda` (ORPHEUS_SNAC_DEVICE); unset picks one."""
 
     # Voices and segmentation
-    default_voice: str = "tara"
+    default_voice: str = DEFAULT_VOICE
     """Voice used when a request names none (ORPHEUS_DEFAULT_VOICE)."""
     segment_max_chars: int = Field(default=150, ge=20)
     """Longest text segment sent in one llama request (ORPHEUS_SEGMENT_MAX_CHARS).
@@ -290,6 +294,18 @@ class OrpheusSettings(BaseSettings):
         return load_settings(cls, secret=SECRET_FIELDS, **overrides)
 
     @property
+    def sampling(self) -> Sampling:
+        """The llama requests' sampling these settings describe."""
+        return DEFAULT_SAMPLING.model_copy(
+            update={
+                "max_tokens": self.max_tokens,
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "repetition_penalty": self.repetition_penalty,
+            }
+        )
+
+    @property
     def voices(self) -> tuple[str, ...]:
         """Every voice name the prompt builder accepts."""
         return ALL_VOICES
@@ -300,27 +316,3 @@ env_var = functools.partial(settings_env_var, OrpheusSettings)
 
 SECRET_FIELDS = ("api_key", "llama_api_key", "metrics_token")
 """Fields whose values an error message never quotes."""
-
-SAMPLING_OVERRIDE_FIELDS = ("temperature", "top_p", "repetition_penalty")
-"""OrpheusSettings fields a synthesis may override (the `orpheus` backend's query keys)."""
-
-
-def parse_sampling_overrides(values: Mapping[str, str]) -> SamplingOverrides | None:
-    """The sampling overrides in `values` (e.g. a query), checked against the bounds of
-    OrpheusSettings' fields of the same names; None when there are none.
-
-    Raises ValueError naming the key for a value that is not a number or out of bounds.
-    """
-    found: dict[str, float] = {}
-    for name in SAMPLING_OVERRIDE_FIELDS:
-        raw = values.get(name)
-        if raw is None:
-            continue
-        metadata = OrpheusSettings.model_fields[name].metadata
-        adapter: TypeAdapter[float] = TypeAdapter(Annotated[float, *metadata])
-        try:
-            found[name] = adapter.validate_python(raw.strip(), strict=False)
-        except ValidationError as exc:
-            reason = exc.errors()[0]["msg"]
-            raise ValueError(f"invalid {name}={raw!r}: {reason}") from None
-    return SamplingOverrides(**found) if found else None

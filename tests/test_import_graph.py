@@ -1,10 +1,14 @@
-"""The library's structure: no import cycle between its modules (imports inside functions
-and under TYPE_CHECKING included) and no module longer than MAX_LINES lines."""
+"""The library's structure: its packages import each other only as LAYERS allows, the
+light modules pull in no heavy library, no import cycle between modules (imports inside
+functions and under TYPE_CHECKING included) and no module longer than MAX_LINES lines."""
 
 from __future__ import annotations
 
 import ast
 import graphlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,51 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ("unmute", "backends", "orpheus_service", "modal_services")
 MAX_LINES = 400
+
+CORE = "unmute.tts"
+BACKENDS = ("espeak", "fixture", "kyutai", "openai_compat", "orpheus", "piper")
+SERVICE = "orpheus_service"
+LAYERS: dict[str, set[str]] = {
+    CORE: set(),
+    **{f"backends.{name}": {CORE} for name in BACKENDS},
+    # The client backend shares the voices and sampling bounds (light: see LIGHT_MODULES).
+    "backends.orpheus": {CORE, f"{SERVICE}.vocabulary"},
+    SERVICE: set(),
+    f"{SERVICE}.vocabulary": {CORE},
+    f"{SERVICE}.llama": {CORE, f"{SERVICE}.vocabulary"},
+    f"{SERVICE}.snac": {CORE, f"{SERVICE}.vocabulary"},
+    f"{SERVICE}.engine": {CORE, f"{SERVICE}.vocabulary"},
+    f"{SERVICE}.settings": {CORE, f"{SERVICE}.vocabulary"},
+    f"{SERVICE}.serving": {CORE, f"{SERVICE}.settings"},
+    f"{SERVICE}.api": {
+        CORE,
+        *(f"{SERVICE}.{layer}" for layer in ("vocabulary", "llama", "snac", "engine", "settings")),
+    },
+    f"{SERVICE}.cli": {CORE, f"{SERVICE}.api", f"{SERVICE}.serving", f"{SERVICE}.settings"},
+    "modal_services": {CORE, f"{SERVICE}.llama", f"{SERVICE}.api", f"{SERVICE}.settings"},
+    "bench": {CORE, *(f"backends.{name}" for name in BACKENDS), f"{SERVICE}.vocabulary"}
+    | {f"{SERVICE}.{layer}" for layer in ("llama", "snac", "engine", "settings", "serving", "api")},
+}
+"""Each package -> the other packages it may import. A module belongs to the longest
+package of the table its name starts with; a package imports itself freely."""
+
+LIGHT_MODULES = (
+    "backends.orpheus",
+    f"{SERVICE}.vocabulary.voices",
+    f"{SERVICE}.vocabulary.sampling",
+)
+"""Modules of the light base install's import path: its dependencies only."""
+LIGHT_THIRD_PARTY = {
+    "msgpack",
+    "numpy",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "annotated_types",
+    "typing_extensions",
+    "typing_inspection",
+    "dotenv",
+}
 
 
 def module_files(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
@@ -60,6 +109,26 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def layer_of(module: str, layers: dict[str, set[str]]) -> str | None:
+    """The package of `layers` that `module` belongs to (the longest matching name)."""
+    matching = [name for name in layers if module == name or module.startswith(name + ".")]
+    return max(matching, key=len, default=None)
+
+
+def layer_violations(graph: dict[str, set[str]], layers: dict[str, set[str]]) -> list[str]:
+    """`importer -> imported` for each import that LAYERS-style `layers` does not allow."""
+    found: list[str] = []
+    for module, imported in sorted(graph.items()):
+        source = layer_of(module, layers)
+        for target in sorted(imported):
+            into = layer_of(target, layers)
+            if source is None or into is None:
+                found.append(f"{module} -> {target} (a package missing from the table)")
+            elif into != source and into not in layers[source]:
+                found.append(f"{module} -> {target} ({source} may not import {into})")
+    return found
+
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for relative, text in files.items():
         path = root / relative
@@ -104,6 +173,45 @@ def test_the_checker_accepts_imports_that_go_one_way(tmp_path: Path) -> None:
         },
     )
     assert find_cycle(import_graph(tmp_path, ("pkg",))) is None
+
+
+def test_the_layer_check_finds_an_import_upward(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/low/__init__.py": "",
+            "pkg/low/a.py": "def late():\n    from pkg.high.b import x\n    return x\n",
+            "pkg/high/__init__.py": "",
+            "pkg/high/b.py": "from pkg.low import a\nx = a\n",
+        },
+    )
+    layers = {"pkg": set[str](), "pkg.low": set[str](), "pkg.high": {"pkg.low"}}
+    graph = import_graph(tmp_path, ("pkg",))
+    assert layer_violations(graph, layers) == [
+        "pkg.low.a -> pkg.high.b (pkg.low may not import pkg.high)"
+    ]
+
+
+def test_every_package_imports_only_the_packages_its_layer_allows() -> None:
+    graph = import_graph(ROOT, (*LIBRARY, "bench"))
+    assert layer_violations(graph, LAYERS) == []
+
+
+def test_the_light_modules_import_only_the_base_install() -> None:
+    """The base install (msgpack, numpy, pydantic: no torch, fastapi, httpx) imports these."""
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {LIGHT_MODULES!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = {name for name in json.loads(run.stdout) if not name.startswith("_")}
+    loaded.discard("cython_runtime")  # a compiled extension's (msgpack's) own module
+    ours = {"unmute", "backends", SERVICE, *sys.stdlib_module_names}
+    assert loaded - ours - LIGHT_THIRD_PARTY == set()
 
 
 def test_library_code_has_no_import_cycle() -> None:

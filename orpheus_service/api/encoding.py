@@ -22,7 +22,7 @@ import av.error
 import av.filter
 import numpy as np
 
-from orpheus_service.engine.events import Pcm
+from orpheus_service.vocabulary.audio import Pcm
 from unmute.tts.audio import float_to_pcm16
 from unmute.tts.protocol import SAMPLE_RATE
 

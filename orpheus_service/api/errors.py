@@ -19,13 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from orpheus_service.engine.events import NoAudioError, OrpheusEngineError
-from orpheus_service.engine.prompt import UnknownVoiceError
 from orpheus_service.llama.client import (
     LlamaProtocolError,
     LlamaServerError,
     LlamaTimeoutError,
     LlamaUnavailableError,
 )
+from orpheus_service.vocabulary.voices import UnknownVoiceError
 
 NO_FREE_CHANNELS = "no free channels"
 

@@ -21,7 +21,7 @@ from orpheus_service.api.streaming import LiveStreamingResponse
 from orpheus_service.api.validation import check_input, resolve_voice
 from orpheus_service.api.voices import OPENAI_VOICE_ALIASES, served_voices, voice_models
 from orpheus_service.engine.events import AudioChunk, EngineEvent
-from orpheus_service.engine.prompt import ALL_VOICES
+from orpheus_service.vocabulary.voices import ALL_VOICES
 
 MODEL_IDS = ("orpheus", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """Model names accepted (any name is accepted; these are listed by /v1/models)."""

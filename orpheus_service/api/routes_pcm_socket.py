@@ -39,7 +39,7 @@ from orpheus_service.api.websocket import (
     serve_session,
 )
 from orpheus_service.engine.events import AudioChunk
-from orpheus_service.engine.prompt import clean_text
+from orpheus_service.vocabulary.prompt import clean_text
 
 router = APIRouter()
 

@@ -57,7 +57,7 @@ from orpheus_service.api.websocket import (
     serve_session,
 )
 from orpheus_service.engine.events import AudioChunk, WordTiming
-from orpheus_service.settings import parse_sampling_overrides
+from orpheus_service.vocabulary.sampling import SamplingOverrides
 from unmute.tts.protocol import (
     TTSAudioMessage,
     TTSClientEosMessage,
@@ -175,7 +175,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
         return
     try:
         voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
-        sampling = parse_sampling_overrides(websocket.query_params)
+        sampling = SamplingOverrides.from_query(websocket.query_params)
         speed = parse_speed(websocket.query_params)
         session = Session.open(ctx, "tts_streaming", websocket)
     except ServiceError as exc:

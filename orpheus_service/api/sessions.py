@@ -22,7 +22,7 @@ from orpheus_service.api.errors import CapacityError, ServiceError, classify_err
 from orpheus_service.api.limiter import Refusal
 from orpheus_service.api.speech import SpeechSynthesis
 from orpheus_service.engine.events import EngineEvent
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.sampling import SamplingOverrides
 from unmute.tts.protocol import SAMPLE_RATE
 
 log = logging.getLogger(__name__)

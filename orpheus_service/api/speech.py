@@ -9,7 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 from orpheus_service.engine.events import EngineEvent, EngineStats
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.sampling import SamplingOverrides
 
 
 class SpeechSynthesis(Protocol):

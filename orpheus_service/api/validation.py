@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from orpheus_service.api.errors import ServiceError
 from orpheus_service.api.voices import alias_target
-from orpheus_service.engine.prompt import UnknownVoiceError, check_voice, clean_text
 from orpheus_service.settings import OrpheusSettings
+from orpheus_service.vocabulary.prompt import clean_text
+from orpheus_service.vocabulary.voices import UnknownVoiceError, check_voice
 
 
 def resolve_voice(settings: OrpheusSettings, name: str | None) -> str:

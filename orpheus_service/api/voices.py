@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from orpheus_service.engine.prompt import ENGLISH_VOICES, MULTILINGUAL_VOICES
+from orpheus_service.vocabulary.voices import ENGLISH_VOICES, MULTILINGUAL_VOICES
 
 OPENAI_VOICE_ALIASES: Final[dict[str, str]] = {
     "alloy": "tara",

@@ -31,14 +31,16 @@ from typing import Any
 
 from orpheus_service.api.context import DepsFactory, ServiceDeps
 from orpheus_service.api.metrics import ServiceMetrics
-from orpheus_service.engine.decode_backends import SnacBatchBackend
+from orpheus_service.engine.frame_decoder import DecoderFactory
+from orpheus_service.engine.generation_gate import GenerationGate
 from orpheus_service.engine.pipeline import OrpheusEngine
 from orpheus_service.engine.scheduler import DecodeScheduler
-from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.llama.client import LlamaClient, LlamaServerError, SamplingParams
+from orpheus_service.engine.snac_batch import SnacBatchBackend
+from orpheus_service.llama.client import LlamaClient, LlamaServerError
 from orpheus_service.settings import OrpheusSettings
 from orpheus_service.snac.decoder import SnacStreamDecoder
 from orpheus_service.snac.loading import load_snac
+from orpheus_service.vocabulary.token_source import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,23 @@ GIL_SWITCH_INTERVAL_S = 0.0002
 _WARMUP_FRAME = (0, 0, 0, 0, 0, 0, 0)
 
 
-def sampling_params(settings: OrpheusSettings) -> SamplingParams:
-    """The llama sampling settings of `settings`."""
-    return SamplingParams(
-        n_predict=settings.max_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        repeat_penalty=settings.repetition_penalty,
+def engine_from_settings(
+    settings: OrpheusSettings, token_source: TokenSource, decoder_factory: DecoderFactory
+) -> OrpheusEngine:
+    """The engine `settings` describe, speaking through `token_source` and `decoder_factory`."""
+    gate = GenerationGate(settings.yield_lead_s) if settings.yield_lead_s else None
+    return OrpheusEngine(
+        token_source,
+        decoder_factory,
+        default_voice=settings.default_voice,
+        segment_max_chars=settings.segment_max_chars,
+        first_segment_max_words=settings.first_segment_max_words,
+        lookahead_segments=settings.lookahead_segments,
+        max_tokens=settings.max_tokens,
+        idle_flush_s=settings.idle_flush_s or None,
+        generation_gate=gate,
+        first_audio_min_s=settings.first_audio_min_s,
+        word_hold_s=settings.word_hold_s,
     )
 
 
@@ -122,10 +134,10 @@ async def build_deps(
             await client.learn_custom_token_base()
     except (LlamaServerError, TimeoutError) as exc:
         log.warning("llama-server at %s not usable at startup: %s", settings.llama_endpoint, exc)
-    source = client.token_source(sampling_params(settings))
+    source = client.token_source(settings.sampling)
     if wrap_token_source is not None:
         source = wrap_token_source(source)
-    engine = OrpheusEngine.from_settings(settings, source, scheduler.decoder_factory)
+    engine = engine_from_settings(settings, source, scheduler.decoder_factory)
 
     async def check_llama() -> str | None:
         try:

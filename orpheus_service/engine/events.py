@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orpheus_service.engine.tokens import TokenStats
-from unmute.tts.protocol import SAMPLE_RATE, FloatArray
-
-SAMPLES_PER_FRAME = 2048
-Pcm = FloatArray
-"""Float32 mono samples at SAMPLE_RATE."""
+from orpheus_service.vocabulary.audio import SAMPLE_RATE, Pcm
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from orpheus_service.engine.events import Pcm
-from orpheus_service.engine.tokens import Frame
+from orpheus_service.vocabulary.audio import Pcm
+from orpheus_service.vocabulary.tokens import Frame
 
 
 class FrameDecoder(Protocol):

@@ -22,13 +22,9 @@ Pipeline of one synthesis (`OrpheusEngine.synthesize`):
   it runs: `ThreadedFrameDecoder` runs a synchronous decoder in a worker thread
   (the event loop never runs torch); a batching scheduler can be plugged in
   instead.
-- Word timings are estimates: each segment's words get time in proportion to
-  their length, at a speaking rate learnt from the segments before (15 chars/s
-  at first). A word is emitted once the audio produced so far reaches its
-  estimated end, always before the audio chunk that covers it; the last word of
-  a segment waits for the segment's end, where the words still pending share the
-  time left to the end of the segment's real audio. So timings are monotonic,
-  do not overlap and never pass the end of the audio emitted with or after them.
+- Word timings: `WordAlignedAudio` holds decoded audio until the words starting
+  in it are timed by `unmute.tts.word_timer`, and sends each word right before the
+  audio chunk it starts in.
 - Cancellation: `aclose()` on the synthesis (or cancelling the task iterating it)
   cancels the background task, which closes the llama token stream (its HTTP
   response), and closes the decoder (`aclose()`, when it has one: a scheduled
@@ -45,12 +41,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from orpheus_service.engine.frame_decoder import DecoderFactory
 from orpheus_service.engine.generation_gate import GenerationGate
-from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.synthesis import Synthesis
-from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.llama.sampling import SamplingOverrides
-from orpheus_service.settings import OrpheusSettings
+from orpheus_service.vocabulary.sampling import SamplingOverrides
+from orpheus_service.vocabulary.token_source import TokenSource
+from orpheus_service.vocabulary.voices import DEFAULT_VOICE, check_voice
 
 
 class OrpheusEngine:
@@ -61,7 +56,7 @@ class OrpheusEngine:
         token_source: TokenSource,
         decoder_factory: DecoderFactory,
         *,
-        default_voice: str = "tara",
+        default_voice: str = DEFAULT_VOICE,
         segment_max_chars: int = 150,
         first_segment_max_words: int = 8,
         lookahead_segments: int = 1,
@@ -89,30 +84,6 @@ class OrpheusEngine:
         self.first_audio_min_s = first_audio_min_s
         self.word_hold_s = word_hold_s
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: OrpheusSettings,
-        token_source: TokenSource,
-        decoder_factory: DecoderFactory,
-    ) -> OrpheusEngine:
-        """An engine configured by OrpheusSettings."""
-        return cls(
-            token_source,
-            decoder_factory,
-            default_voice=settings.default_voice,
-            segment_max_chars=settings.segment_max_chars,
-            first_segment_max_words=settings.first_segment_max_words,
-            lookahead_segments=settings.lookahead_segments,
-            max_tokens=settings.max_tokens,
-            idle_flush_s=settings.idle_flush_s or None,
-            generation_gate=GenerationGate(settings.yield_lead_s)
-            if settings.yield_lead_s
-            else None,
-            first_audio_min_s=settings.first_audio_min_s,
-            word_hold_s=settings.word_hold_s,
-        )
-
     def synthesize(
         self,
         text: str | AsyncIterable[str],
@@ -124,7 +95,7 @@ class OrpheusEngine:
 
         Raises UnknownVoiceError at once for an unknown voice. `sampling`
         overrides the token source's sampling settings for this synthesis only.
-        Iterate the result for events; close it (or use `async with`) to cancel.
+        Iterate the result for events; close it (`aclose()`, `contextlib.aclosing`) to cancel.
         """
         chosen = check_voice(voice) if voice is not None else self.default_voice
         if isinstance(text, str):

@@ -20,7 +20,7 @@ and forwards never compete for the cores (or the GPU).
 
 `batching=False` turns collection off: each request runs alone, most urgent
 first, in the same worker thread (the baseline of `bench/concurrency.py`).
-Backends live in `orpheus_service.engine.decode_backends`.
+Backends live in `orpheus_service.engine.snac_batch`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from orpheus_service.engine.events import Pcm
-from orpheus_service.engine.tokens import Frame
+from orpheus_service.vocabulary.audio import Pcm
+from orpheus_service.vocabulary.tokens import Frame
 from unmute.tts.protocol import SAMPLE_RATE
 
 S = TypeVar("S")

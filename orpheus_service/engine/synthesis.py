@@ -17,26 +17,25 @@ from typing import Protocol, Self
 
 import numpy as np
 
-from orpheus_service.closing import AsyncClosing
 from orpheus_service.engine.events import (
     SAMPLE_RATE,
-    SAMPLES_PER_FRAME,
     AudioChunk,
     EngineEvent,
     EngineStats,
     NoAudioError,
-    Pcm,
     SegmentDone,
     WordTiming,
 )
 from orpheus_service.engine.frame_decoder import DecoderFactory
 from orpheus_service.engine.generation_gate import GenerationGate
-from orpheus_service.engine.prompt import build_prompt
 from orpheus_service.engine.segmenter import TextSegmenter
-from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.engine.tokens import Frame, OrpheusTokenParser, TokenStats
+from orpheus_service.engine.tokens import OrpheusTokenParser, TokenStats
 from orpheus_service.engine.word_aligned_audio import Released, WordAlignedAudio
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.audio import SAMPLES_PER_FRAME, Pcm
+from orpheus_service.vocabulary.prompt import build_prompt
+from orpheus_service.vocabulary.sampling import SamplingOverrides
+from orpheus_service.vocabulary.token_source import TokenSource
+from orpheus_service.vocabulary.tokens import Frame
 from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord, create_word_timer
 
 
@@ -87,8 +86,11 @@ class _InputDone:
     pass
 
 
-class Synthesis(AsyncClosing):
-    """One running synthesis: an async iterator of EngineEvent with `stats`."""
+class Synthesis:
+    """One running synthesis: an async iterator of EngineEvent with `stats`.
+
+    Close it with `aclose()` (or `contextlib.aclosing`) to cancel it.
+    """
 
     def __init__(
         self,

@@ -24,17 +24,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orpheus_service.engine.prompt import (
+from orpheus_service.vocabulary.tokens import (
     AUDIO_TOKEN_BASE,
     AUDIO_TOKEN_END,
     CODEBOOK_SIZE,
     END_OF_SPEECH,
     SLOTS_PER_FRAME,
     START_OF_SPEECH,
+    Frame,
 )
-
-Frame = tuple[int, int, int, int, int, int, int]
-"""Seven codes (0..4095) in Orpheus slot order."""
 
 
 @dataclass

@@ -25,15 +25,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
 from typing import cast
 
 import httpx
 
-from orpheus_service.closing import AsyncClosing
-from orpheus_service.engine.prompt import CUSTOM_TOKEN_BASE, END_OF_SPEECH, PromptPart
-from orpheus_service.engine.token_source import TokenSource
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.prompt import PromptPart
+from orpheus_service.vocabulary.sampling import DEFAULT_SAMPLING, Sampling, SamplingOverrides
+from orpheus_service.vocabulary.token_source import TokenSource
+from orpheus_service.vocabulary.tokens import CUSTOM_TOKEN_BASE, END_OF_SPEECH
 
 _CUSTOM_TOKEN = re.compile(r"<custom_token_(\d+)>")
 _MAX_ERROR_BODY = 4096
@@ -64,41 +63,18 @@ class LlamaProtocolError(LlamaServerError):
     """llama-server's answer is not the expected HTTP/SSE/JSON stream."""
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    """Generation settings of one request; `None` keeps the server's default."""
-
-    n_predict: int = 1200
-    temperature: float = 0.6
-    top_p: float = 0.9
-    repeat_penalty: float = 1.1
-    top_k: int | None = None
-    """llama-server's default is 40; 0 (off, as vLLM) costs a full-vocabulary sort per token."""
-    min_p: float | None = None
-    """llama-server's default is 0.05."""
-    repeat_last_n: int | None = None
-    seed: int | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """The request fields these settings set."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    def with_overrides(self, overrides: SamplingOverrides | None) -> SamplingParams:
-        """These settings with the fields `overrides` sets replaced."""
-        if overrides is None:
-            return self
-        changes: dict[str, float] = {}
-        if overrides.temperature is not None:
-            changes["temperature"] = overrides.temperature
-        if overrides.top_p is not None:
-            changes["top_p"] = overrides.top_p
-        if overrides.repetition_penalty is not None:
-            changes["repeat_penalty"] = overrides.repetition_penalty
-        return replace(self, **changes) if changes else self
+def wire_fields(sampling: Sampling) -> dict[str, object]:
+    """`sampling` as llama-server's `/completion` fields (its names; unset ones left out)."""
+    fields = sampling.model_dump(exclude_none=True)
+    renamed = {"max_tokens": "n_predict", "repetition_penalty": "repeat_penalty"}
+    return {renamed.get(name, name): value for name, value in fields.items()}
 
 
-class LlamaClient(AsyncClosing):
-    """Talks to one llama-server; share one per process (it pools connections)."""
+class LlamaClient:
+    """Talks to one llama-server; share one per process (it pools connections).
+
+    Close it with `aclose()` (or `contextlib.aclosing`).
+    """
 
     def __init__(
         self,
@@ -172,15 +148,15 @@ class LlamaClient(AsyncClosing):
     # -- streaming --------------------------------------------------------------
 
     def token_source(
-        self, params: SamplingParams, *, stop_token_id: int | None = END_OF_SPEECH
+        self, defaults: Sampling, *, stop_token_id: int | None = END_OF_SPEECH
     ) -> TokenSource:
-        """The engine's TokenSource: `prompt -> token id stream` with `params` bound;
+        """The engine's TokenSource: `prompt -> token id stream` sampled with `defaults`;
         a synthesis's `sampling` overrides replace their fields for its requests."""
 
         def source(
             prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
         ) -> AsyncIterator[int]:
-            chosen = params.with_overrides(sampling)
+            chosen = defaults.with_overrides(sampling)
             return self.stream_tokens(prompt, chosen, stop_token_id=stop_token_id)
 
         return source
@@ -188,7 +164,7 @@ class LlamaClient(AsyncClosing):
     async def stream_tokens(
         self,
         prompt: Sequence[PromptPart],
-        params: SamplingParams | None = None,
+        sampling: Sampling = DEFAULT_SAMPLING,
         *,
         stop_token_id: int | None = END_OF_SPEECH,
     ) -> AsyncGenerator[int, None]:
@@ -197,7 +173,7 @@ class LlamaClient(AsyncClosing):
         A prompt of strings only is joined into one string (llama-server reads a list
         of strings as several prompts). Close the iterator to cancel the generation.
         """
-        body = self._body(prompt, params or SamplingParams(), stop_token_id)
+        body = self._body(prompt, sampling, stop_token_id)
         try:
             async with self._http.stream("POST", "/completion", json=body) as response:
                 if response.status_code != 200:
@@ -219,7 +195,7 @@ class LlamaClient(AsyncClosing):
             raise _translate(exc) from exc
 
     def _body(
-        self, prompt: Sequence[PromptPart], params: SamplingParams, stop_token_id: int | None
+        self, prompt: Sequence[PromptPart], sampling: Sampling, stop_token_id: int | None
     ) -> dict[str, object]:
         if not prompt:
             raise ValueError("empty prompt")
@@ -231,7 +207,7 @@ class LlamaClient(AsyncClosing):
             "stream": True,
             "return_tokens": True,
             "cache_prompt": True,
-            **params.to_json(),
+            **wire_fields(sampling),
         }
         if stop_token_id is not None and stop_token_id >= self.custom_token_base:
             stop_text = f"<custom_token_{stop_token_id - self.custom_token_base}>"

@@ -60,8 +60,6 @@ import torch.nn.functional as F
 from snac import SNAC  # pyright: ignore[reportMissingTypeStubs]
 from torch import Tensor, nn
 
-from orpheus_service.engine.events import Pcm
-from orpheus_service.engine.tokens import Frame
 from orpheus_service.snac.stream_graph import (
     ATTENTION_REFUSED,
     StreamGraphBuilder,
@@ -69,6 +67,8 @@ from orpheus_service.snac.stream_graph import (
     code_tables,
 )
 from orpheus_service.snac.stream_ops import ForwardContext, StreamTiming
+from orpheus_service.vocabulary.audio import Pcm
+from orpheus_service.vocabulary.tokens import Frame
 
 __all__ = [
     "CODES_PER_FRAME",

@@ -16,6 +16,7 @@ fixtures FAIL with the install command: these tests are not optional.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -84,5 +85,5 @@ def llama_random_server(llama_servers: LlamaServers) -> LlamaServerProcess:
 @pytest.fixture
 async def llama_client(llama_orpheus_server: LlamaServerProcess) -> AsyncIterator[LlamaClient]:
     """A client of `llama_orpheus_server`, closed after the test."""
-    async with LlamaClient(llama_orpheus_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_server.base_url)) as client:
         yield client

@@ -20,11 +20,11 @@ from orpheus_service.engine.events import (
     SegmentDone,
     WordTiming,
 )
-from orpheus_service.engine.prompt import check_voice
 from orpheus_service.engine.tokens import TokenStats
-from orpheus_service.llama.sampling import SamplingOverrides
 from orpheus_service.serving import uvicorn_options
 from orpheus_service.settings import OrpheusSettings
+from orpheus_service.vocabulary.sampling import SamplingOverrides
+from orpheus_service.vocabulary.voices import check_voice
 from unmute.tts.protocol import SAMPLE_RATE, decode_frame, encode_frame
 
 T = TypeVar("T")

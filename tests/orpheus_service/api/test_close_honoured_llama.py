@@ -4,6 +4,7 @@ behind 300 queued one-word messages stops the session's llama work at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -26,7 +27,7 @@ async def test_a_close_behind_300_queued_words_stops_the_llama_work_within_200_m
     real_service: RealService, llama_orpheus_drops_server: LlamaServerProcess
 ) -> None:
     server = real_service(llama_orpheus_drops_server.base_url, max_tokens=3500)
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as llama:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as llama:
         await wait_slots_idle(llama)
         async with websockets.connect(server.ws + UNMUTE) as ws:
             assert unpack(await ws.recv())["type"] == "Ready"

@@ -7,6 +7,7 @@ random-weight SNAC, the app under uvicorn on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -16,9 +17,9 @@ import httpx
 import pytest
 import websockets
 
-from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE
 from orpheus_service.llama.client import LlamaClient
 from orpheus_service.llama.server import LlamaServerProcess, free_port
+from orpheus_service.vocabulary.tokens import AUDIO_TOKEN_BASE
 from tests.support.llama import (
     ORPHEUS_DROPS,
     ORPHEUS_USER_DEFINED,
@@ -90,7 +91,7 @@ async def test_http_client_leaving_cancels_llama_within_100_ms(
 ) -> None:
     server = real_service(drops.base_url, **LONG)
     baseline = request_tasks(server)
-    async with LlamaClient(drops.base_url) as llama:
+    async with contextlib.aclosing(LlamaClient(drops.base_url)) as llama:
         await wait_slots_idle(llama)
         async with httpx.AsyncClient(timeout=10) as client:
             async with client.stream(
@@ -114,7 +115,7 @@ async def test_websocket_client_leaving_cancels_llama_within_100_ms(
 ) -> None:
     server = real_service(drops.base_url, **LONG)
     baseline = request_tasks(server)
-    async with LlamaClient(drops.base_url) as llama:
+    async with contextlib.aclosing(LlamaClient(drops.base_url)) as llama:
         await wait_slots_idle(llama)
         async with websockets.connect(server.ws + UNMUTE) as ws:
             await ws.recv()  # Ready

@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from orpheus_service.api.app import ServiceDeps, create_app
 from orpheus_service.engine.pipeline import OrpheusEngine
-from orpheus_service.engine.prompt import AUDIO_TOKEN_BASE, END_OF_SPEECH, PromptPart
+from orpheus_service.vocabulary.prompt import PromptPart
+from orpheus_service.vocabulary.tokens import AUDIO_TOKEN_BASE, END_OF_SPEECH
 from tests.support.orpheus_fixtures import OrpheusService
 from tests.support.service_support import (
     FakeEngine,

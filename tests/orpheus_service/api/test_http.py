@@ -14,7 +14,7 @@ import pytest
 
 from orpheus_service.api.app import ServiceDeps, create_app
 from orpheus_service.api.encoding import MEDIA_TYPES, RESPONSE_FORMATS
-from orpheus_service.engine.prompt import ALL_VOICES
+from orpheus_service.vocabulary.voices import ALL_VOICES
 from tests.support.service_support import (
     FakeEngine,
     ServerThread,

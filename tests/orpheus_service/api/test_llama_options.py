@@ -15,9 +15,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, build_prompt
-from orpheus_service.llama.client import LlamaClient, LlamaHTTPError, SamplingParams
+from orpheus_service.llama.client import LlamaClient, LlamaHTTPError
 from orpheus_service.llama.server import LlamaServerProcess
+from orpheus_service.vocabulary.prompt import PromptPart, build_prompt
+from orpheus_service.vocabulary.sampling import Sampling
+from orpheus_service.vocabulary.tokens import END_OF_SPEECH
 from tests.support.llama import ORPHEUS_USER_DEFINED, LlamaServers
 from tests.support.service_support import RealService, pack, unpack
 
@@ -35,7 +37,7 @@ def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     def recording(
         self: LlamaClient,
         prompt: Sequence[PromptPart],
-        params: SamplingParams,
+        params: Sampling,
         stop_token_id: int | None,
     ) -> dict[str, object]:
         body = original(self, prompt, params, stop_token_id)
@@ -105,7 +107,7 @@ def keyed_llama_server(
 async def test_llama_client_without_the_key_gets_http_401(
     keyed_llama_server: LlamaServerProcess,
 ) -> None:
-    async with LlamaClient(keyed_llama_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(keyed_llama_server.base_url)) as client:
         with pytest.raises(LlamaHTTPError) as caught:
             async for _ in client.stream_tokens(build_prompt("Hello.", "tara")):
                 pass
@@ -115,7 +117,9 @@ async def test_llama_client_without_the_key_gets_http_401(
 async def test_llama_client_with_the_key_streams_tokens(
     keyed_llama_server: LlamaServerProcess,
 ) -> None:
-    async with LlamaClient(keyed_llama_server.base_url, api_key=LLAMA_KEY) as client:
+    async with contextlib.aclosing(
+        LlamaClient(keyed_llama_server.base_url, api_key=LLAMA_KEY)
+    ) as client:
         tokens = [t async for t in client.stream_tokens(build_prompt("Hello.", "tara"))]
     assert tokens and tokens[-1] == END_OF_SPEECH
 
@@ -146,9 +150,9 @@ def test_modal_llama_server_is_started_with_the_api_key_file() -> None:
 
 
 def test_sampling_overrides_replace_only_the_fields_they_set() -> None:
-    from orpheus_service.llama.sampling import SamplingOverrides
+    from orpheus_service.vocabulary.sampling import SamplingOverrides
 
-    params = SamplingParams(n_predict=99, temperature=0.6, top_p=0.9, repeat_penalty=1.1)
+    params = Sampling(max_tokens=99, temperature=0.6, top_p=0.9, repetition_penalty=1.1)
     assert params.with_overrides(None) is params
     changed = params.with_overrides(SamplingOverrides(top_p=0.5))
-    assert changed == SamplingParams(n_predict=99, temperature=0.6, top_p=0.5, repeat_penalty=1.1)
+    assert changed == Sampling(max_tokens=99, temperature=0.6, top_p=0.5, repetition_penalty=1.1)

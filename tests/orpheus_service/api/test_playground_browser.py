@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orpheus_service.engine.prompt import ENGLISH_VOICES
 from orpheus_service.llama.server import LlamaServerProcess
+from orpheus_service.vocabulary.voices import ENGLISH_VOICES
 from tests.support.browser import chrome_driver, save_screenshot
 from tests.support.service_support import (
     FakeEngine,

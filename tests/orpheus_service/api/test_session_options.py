@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import websockets
 
-from orpheus_service.llama.sampling import SamplingOverrides
-from orpheus_service.settings import OrpheusSettings, parse_sampling_overrides
+from orpheus_service.settings import OrpheusSettings
+from orpheus_service.vocabulary.sampling import SamplingOverrides
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 from tests.support.socket_checks import read_messages
 
@@ -45,7 +45,9 @@ async def test_sampling_query_keys_reach_the_engine_for_that_session(
 ) -> None:
     _, code = await speak(server, "&temperature=0.3&top_p=0.5&repetition_penalty=1.3")
     assert code == 1000
-    assert engine.syntheses[-1].sampling == SamplingOverrides(0.3, 0.5, 1.3)
+    assert engine.syntheses[-1].sampling == SamplingOverrides(
+        temperature=0.3, top_p=0.5, repetition_penalty=1.3
+    )
 
 
 async def test_without_sampling_query_keys_the_engine_gets_no_overrides(
@@ -74,11 +76,11 @@ def test_sampling_override_bounds_are_those_of_the_settings() -> None:
     for name in ("temperature", "top_p", "repetition_penalty"):
         field = OrpheusSettings.model_fields[name]
         assert field.metadata  # bounded
-        assert parse_sampling_overrides({name: str(field.default)}) is not None
+        assert SamplingOverrides.from_query({name: str(field.default)}) is not None
     with pytest.raises(ValueError, match="temperature"):
         OrpheusSettings(_env_file=None, temperature=2.5)  # pyright: ignore[reportCallIssue]
     with pytest.raises(ValueError, match="temperature"):
-        parse_sampling_overrides({"temperature": "2.5"})
+        SamplingOverrides.from_query({"temperature": "2.5"})
 
 
 async def test_idle_client_gets_idle_timeout_error_and_close(server: ServerThread) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from orpheus_service.api.voices import OPENAI_VOICE_ALIASES, served_language
-from orpheus_service.engine.prompt import ENGLISH_VOICES, MULTILINGUAL_VOICES
+from orpheus_service.vocabulary.voices import ENGLISH_VOICES, MULTILINGUAL_VOICES
 from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
 
 

@@ -14,7 +14,6 @@ from tests.orpheus_service.engine.test_pipeline import (
     audio_of,
     collect,
 )
-from tests.support.service_support import service_settings
 
 TEXT = "One two three four five six seven. Eight nine ten."
 
@@ -56,18 +55,3 @@ async def test_a_first_segment_shorter_than_the_cushion_goes_out_whole_at_its_en
 
 async def test_with_a_full_word_hold_each_word_still_comes_before_its_audio() -> None:
     assert_words_come_before_the_audio_they_start_in(await speak(0.2, word_hold_s=0.5))
-
-
-def test_the_settings_set_the_cushion_and_the_gate() -> None:
-    settings = service_settings(first_audio_min_s=0.3, yield_lead_s=1.5)
-    engine = OrpheusEngine.from_settings(settings, FakeSource(), FakeDecoder)
-    assert engine.first_audio_min_s == 0.3
-    assert engine.generation_gate is not None
-    assert engine.generation_gate.ahead_s == 1.5
-
-
-def test_a_yield_lead_of_zero_leaves_the_gate_off() -> None:
-    engine = OrpheusEngine.from_settings(
-        service_settings(yield_lead_s=0), FakeSource(), FakeDecoder
-    )
-    assert engine.generation_gate is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -22,10 +23,11 @@ from orpheus_service.engine.events import (
 )
 from orpheus_service.engine.frame_decoder import ThreadedFrameDecoder, threaded_decoder_factory
 from orpheus_service.engine.pipeline import OrpheusEngine
-from orpheus_service.engine.prompt import END_OF_SPEECH, PromptPart, UnknownVoiceError
 from orpheus_service.engine.synthesis import Synthesis
-from orpheus_service.engine.tokens import Frame
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.prompt import PromptPart
+from orpheus_service.vocabulary.sampling import SamplingOverrides
+from orpheus_service.vocabulary.tokens import END_OF_SPEECH, Frame
+from orpheus_service.vocabulary.voices import UnknownVoiceError
 from unmute.tts.word_timer import MAX_LOOKAHEAD_S
 
 SAMPLES = 2048
@@ -133,7 +135,7 @@ def make_engine(
 
 
 async def collect(synthesis: Synthesis) -> list[EngineEvent]:
-    async with synthesis:
+    async with contextlib.aclosing(synthesis):
         return [event async for event in synthesis]
 
 
@@ -166,7 +168,7 @@ async def test_each_segment_is_flushed_so_no_tail_is_lost() -> None:
 async def test_next_request_starts_while_current_segment_is_consumed() -> None:
     source = FakeSource()
     log = source.log
-    async with make_engine(source).synthesize(THREE) as synthesis:
+    async with contextlib.aclosing(make_engine(source).synthesize(THREE)) as synthesis:
         async for event in synthesis:
             if isinstance(event, SegmentDone):
                 log.append(("done", event.segment))
@@ -178,7 +180,9 @@ async def test_next_request_starts_while_current_segment_is_consumed() -> None:
 async def test_lookahead_bounds_requests_ahead_of_the_consumer() -> None:
     source = FakeSource()
     text = " ".join(f"Sentence number {i}." for i in range(10))
-    async with make_engine(source, lookahead_segments=1).synthesize(text) as synthesis:
+    async with contextlib.aclosing(
+        make_engine(source, lookahead_segments=1).synthesize(text)
+    ) as synthesis:
         await anext(synthesis)
         await asyncio.sleep(0.05)
         assert len(source.prompts) == 2
@@ -187,7 +191,9 @@ async def test_lookahead_bounds_requests_ahead_of_the_consumer() -> None:
 async def test_lookahead_zero_runs_requests_one_after_another() -> None:
     source = FakeSource()
     log = source.log
-    async with make_engine(source, lookahead_segments=0).synthesize(THREE) as synthesis:
+    async with contextlib.aclosing(
+        make_engine(source, lookahead_segments=0).synthesize(THREE)
+    ) as synthesis:
         async for event in synthesis:
             if isinstance(event, SegmentDone):
                 log.append(("done", event.segment))
@@ -359,7 +365,7 @@ async def test_sentence_is_spoken_when_the_text_goes_quiet_before_its_end() -> N
             yield item
 
     engine = OrpheusEngine(FakeSource(), FakeDecoder, idle_flush_s=0.05)
-    async with engine.synthesize(deltas()) as synthesis:
+    async with contextlib.aclosing(engine.synthesize(deltas())) as synthesis:
         feed.put_nowait("Tell me a long story.")
         event = await asyncio.wait_for(anext(synthesis), 2)
         assert event.segment == 0

@@ -6,6 +6,7 @@ text -> segmenter -> prompt -> llama-server tokens -> parser -> codes -> SNAC ->
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
@@ -22,12 +23,13 @@ from orpheus_service.engine.events import (
 )
 from orpheus_service.engine.frame_decoder import FrameDecoder, ThreadedFrameDecoder
 from orpheus_service.engine.pipeline import OrpheusEngine
-from orpheus_service.engine.prompt import build_prompt, build_prompt_text
 from orpheus_service.engine.synthesis import Synthesis
-from orpheus_service.engine.tokens import Frame
-from orpheus_service.llama.client import LlamaClient, SamplingParams
+from orpheus_service.llama.client import LlamaClient
 from orpheus_service.llama.server import LlamaServerProcess
 from orpheus_service.snac.decoder import SnacStreamDecoder
+from orpheus_service.vocabulary.prompt import build_prompt, build_prompt_text
+from orpheus_service.vocabulary.sampling import Sampling
+from orpheus_service.vocabulary.tokens import Frame
 from tests.support.llama import ORPHEUS_FRAMES, wait_slots_idle
 from tests.support.snac_models import SMALL_SNAC_CONFIG, random_snac
 from tests.support.tiny_gguf import expected_audio_tokens
@@ -74,14 +76,14 @@ def engine_on(
 
     assert client is not None and server is not None
     return OrpheusEngine(
-        client.token_source(SamplingParams(n_predict=n_predict, seed=1)),
+        client.token_source(Sampling(max_tokens=n_predict, seed=1)),
         factory,
         max_tokens=max_tokens if max_tokens is not None else n_predict,
     )
 
 
 async def collect(synthesis: Synthesis) -> list[EngineEvent]:
-    async with synthesis:
+    async with contextlib.aclosing(synthesis):
         return [event async for event in synthesis]
 
 
@@ -101,7 +103,7 @@ def expected_frames(n_frames: int, drop_every: int | None = None) -> list[Frame]
 
 @pytest.fixture
 async def orpheus_client(llama_orpheus_server: LlamaServerProcess) -> AsyncIterator[LlamaClient]:
-    async with LlamaClient(llama_orpheus_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_server.base_url)) as client:
         yield client
 
 
@@ -145,7 +147,7 @@ async def test_control_typed_custom_tokens_give_the_same_frames(
     llama_orpheus_control_server: LlamaServerProcess, snac: SnacStreamDecoder
 ) -> None:
     frames: list[list[Frame]] = []
-    async with LlamaClient(llama_orpheus_control_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_control_server.base_url)) as client:
         engine = engine_on(llama_orpheus_control_server, client, snac, frames)
         events = await collect(engine.synthesize("Just one sentence."))
     assert frames == [expected_frames(ORPHEUS_FRAMES)]
@@ -168,7 +170,7 @@ async def test_dropped_frames_are_counted_and_later_frames_stay_in_sync(
     llama_orpheus_drops_server: LlamaServerProcess, snac: SnacStreamDecoder
 ) -> None:
     frames: list[list[Frame]] = []
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as client:
         # 9 frames' worth of tokens; frames 2, 5 and 8 are spoiled by the model.
         engine = engine_on(llama_orpheus_drops_server, client, snac, frames, n_predict=63)
         synthesis = engine.synthesize("Count the drops.")
@@ -183,7 +185,7 @@ async def test_dropped_frames_are_counted_and_later_frames_stay_in_sync(
 async def test_cancellation_frees_the_llama_slot(
     llama_orpheus_drops_server: LlamaServerProcess, snac: SnacStreamDecoder
 ) -> None:
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as client:
         await wait_slots_idle(client, 5.0)
         engine = engine_on(llama_orpheus_drops_server, client, snac, [], n_predict=3500)
         synthesis = engine.synthesize("This never ends by itself.")
@@ -199,7 +201,7 @@ async def test_cancellation_frees_the_llama_slot(
 async def test_model_without_audio_raises_no_audio_error(
     llama_random_server: LlamaServerProcess, snac: SnacStreamDecoder
 ) -> None:
-    async with LlamaClient(llama_random_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_random_server.base_url)) as client:
         engine = engine_on(llama_random_server, client, snac, [], n_predict=60)
         with pytest.raises(NoAudioError):
             await collect(engine.synthesize("Say something."))

@@ -6,18 +6,15 @@ import os
 
 import pytest
 
-from orpheus_service.engine import prompt as p
-from orpheus_service.engine.prompt import (
+from orpheus_service.settings import OrpheusSettings
+from orpheus_service.vocabulary.prompt import build_prompt, build_prompt_ids, build_prompt_text
+from orpheus_service.vocabulary.tokens import AUDIO_TOKEN_BASE, AUDIO_TOKEN_END, BEGIN_OF_TEXT
+from orpheus_service.vocabulary.voices import (
     ALL_VOICES,
-    BEGIN_OF_TEXT,
     ENGLISH_VOICES,
     UnknownVoiceError,
-    build_prompt,
-    build_prompt_ids,
-    build_prompt_text,
     check_voice,
 )
-from orpheus_service.settings import OrpheusSettings
 
 
 def test_prompt_is_control_ids_around_voice_and_text() -> None:
@@ -99,8 +96,8 @@ def test_id_form_rejects_a_tokenizer_that_adds_bos() -> None:
 
 
 def test_audio_token_range_covers_seven_codebooks() -> None:
-    assert p.AUDIO_TOKEN_BASE == 128266
-    assert p.AUDIO_TOKEN_END == 128266 + 7 * 4096
+    assert AUDIO_TOKEN_BASE == 128266
+    assert AUDIO_TOKEN_END == 128266 + 7 * 4096
 
 
 # -- OrpheusSettings checks that involve voices and the decoder -------------------

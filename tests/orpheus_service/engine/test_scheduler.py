@@ -13,10 +13,10 @@ from typing import cast
 import numpy as np
 import pytest
 
-from orpheus_service.engine.decode_backends import SnacBatchBackend
-from orpheus_service.engine.events import Pcm
 from orpheus_service.engine.scheduler import DecodeRequest, DecodeScheduler, ScheduledDecoder
-from orpheus_service.engine.tokens import Frame
+from orpheus_service.engine.snac_batch import SnacBatchBackend
+from orpheus_service.vocabulary.audio import Pcm
+from orpheus_service.vocabulary.tokens import Frame
 
 
 def frame(value: int) -> Frame:

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from orpheus_service.engine.prompt import END_OF_SPEECH, START_OF_SPEECH
-from orpheus_service.engine.tokens import Frame, OrpheusTokenParser
+from orpheus_service.engine.tokens import OrpheusTokenParser
+from orpheus_service.vocabulary.tokens import END_OF_SPEECH, START_OF_SPEECH, Frame
 
 
 def tok(slot: int, code: int) -> int:

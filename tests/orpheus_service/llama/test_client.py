@@ -9,14 +9,6 @@ import time
 
 import pytest
 
-from orpheus_service.engine.prompt import (
-    AUDIO_TOKEN_BASE,
-    AUDIO_TOKEN_END,
-    CUSTOM_TOKEN_BASE,
-    END_OF_SPEECH,
-    START_OF_SPEECH,
-    build_prompt,
-)
 from orpheus_service.engine.tokens import OrpheusTokenParser
 from orpheus_service.llama.client import (
     LlamaClient,
@@ -24,9 +16,17 @@ from orpheus_service.llama.client import (
     LlamaProtocolError,
     LlamaTimeoutError,
     LlamaUnavailableError,
-    SamplingParams,
 )
 from orpheus_service.llama.server import LlamaServerProcess, free_port
+from orpheus_service.vocabulary.prompt import build_prompt
+from orpheus_service.vocabulary.sampling import Sampling
+from orpheus_service.vocabulary.tokens import (
+    AUDIO_TOKEN_BASE,
+    AUDIO_TOKEN_END,
+    CUSTOM_TOKEN_BASE,
+    END_OF_SPEECH,
+    START_OF_SPEECH,
+)
 from tests.support.llama import (
     ORPHEUS_FRAMES,
     fake_http_server,
@@ -37,7 +37,7 @@ from tests.support.llama import (
 from tests.support.tiny_gguf import VOCAB_SIZE, expected_audio_tokens
 
 llama = pytest.mark.llama
-LONG = SamplingParams(n_predict=3000)
+LONG = Sampling(max_tokens=3000)
 
 
 async def collect(client: LlamaClient, prompt: list[int | str], **kwargs: object) -> list[int]:
@@ -79,7 +79,7 @@ async def test_orpheus_like_model_streams_valid_audio_then_end_of_speech(
     server: str, request: pytest.FixtureRequest
 ) -> None:
     process: LlamaServerProcess = request.getfixturevalue(server)
-    async with LlamaClient(process.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(process.base_url)) as client:
         ids = await collect(client, build_prompt("Hello there."))
     assert ids == [*expected_audio_tokens(ORPHEUS_FRAMES), END_OF_SPEECH]
     parser = OrpheusTokenParser()
@@ -95,8 +95,8 @@ async def test_server_itself_stops_at_end_of_speech(
     server: str, request: pytest.FixtureRequest
 ) -> None:
     process: LlamaServerProcess = request.getfixturevalue(server)
-    async with LlamaClient(process.base_url) as client:
-        body = client._body(build_prompt("Hi."), SamplingParams(), END_OF_SPEECH)
+    async with contextlib.aclosing(LlamaClient(process.base_url)) as client:
+        body = client._body(build_prompt("Hi."), Sampling(), END_OF_SPEECH)
         response = await client._http.post("/completion", json=body | {"stream": False})
     result = response.json()
     assert (result["stop_type"], result["tokens"][-1]) == ("word", END_OF_SPEECH)
@@ -108,7 +108,7 @@ async def test_spoiled_frames_are_dropped_and_later_frames_stay_in_sync(
     llama_orpheus_drops_server: LlamaServerProcess,
 ) -> None:
     parser = OrpheusTokenParser()
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as client:
         stream = client.stream_tokens(build_prompt("Hi."), LONG)
         async with contextlib.aclosing(stream):
             async for token in stream:
@@ -123,9 +123,9 @@ async def test_spoiled_frames_are_dropped_and_later_frames_stay_in_sync(
 async def test_random_model_streams_ids_of_any_kind(
     llama_random_server: LlamaServerProcess,
 ) -> None:
-    async with LlamaClient(llama_random_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_random_server.base_url)) as client:
         ids = await collect(
-            client, ["Hello"], params=SamplingParams(n_predict=64, seed=1), stop_token_id=None
+            client, ["Hello"], sampling=Sampling(max_tokens=64, seed=1), stop_token_id=None
         )
     assert len(ids) == 64
     assert all(0 <= token < VOCAB_SIZE for token in ids)
@@ -136,7 +136,7 @@ async def test_random_model_streams_ids_of_any_kind(
 async def test_closing_the_stream_frees_the_slot(
     llama_orpheus_drops_server: LlamaServerProcess,
 ) -> None:
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as client:
         await wait_slots_idle(client)
         stream = client.stream_tokens(build_prompt("Hi."), LONG)
         for _ in range(10):
@@ -157,7 +157,7 @@ async def test_cancelling_the_consumer_frees_the_slot(
         async for _ in client.stream_tokens(build_prompt("Hi."), LONG):
             started.set()
 
-    async with LlamaClient(llama_orpheus_drops_server.base_url) as client:
+    async with contextlib.aclosing(LlamaClient(llama_orpheus_drops_server.base_url)) as client:
         await wait_slots_idle(client)
         task = asyncio.create_task(consume(client))
         await started.wait()
@@ -181,7 +181,7 @@ async def test_bad_request_raises_http_error(llama_client: LlamaClient) -> None:
 
 async def test_server_down_raises_unavailable_quickly() -> None:
     start = time.monotonic()
-    async with LlamaClient(f"http://127.0.0.1:{free_port()}") as client:
+    async with contextlib.aclosing(LlamaClient(f"http://127.0.0.1:{free_port()}")) as client:
         with pytest.raises(LlamaUnavailableError):
             await collect(client, [START_OF_SPEECH])
         with pytest.raises(LlamaUnavailableError):
@@ -190,7 +190,10 @@ async def test_server_down_raises_unavailable_quickly() -> None:
 
 
 async def test_server_that_never_answers_raises_timeout() -> None:
-    async with fake_http_server(None) as url, LlamaClient(url, read_timeout_s=0.2) as client:
+    async with (
+        fake_http_server(None) as url,
+        contextlib.aclosing(LlamaClient(url, read_timeout_s=0.2)) as client,
+    ):
         start = time.monotonic()
         with pytest.raises(LlamaTimeoutError):
             await collect(client, [START_OF_SPEECH])
@@ -203,7 +206,7 @@ async def test_stall_mid_stream_raises_timeout_after_the_tokens_so_far() -> None
     got: list[int] = []
     async with (
         fake_http_server(reply, close=False) as url,
-        LlamaClient(url, read_timeout_s=0.2) as client,
+        contextlib.aclosing(LlamaClient(url, read_timeout_s=0.2)) as client,
     ):
         with pytest.raises(LlamaTimeoutError):
             async for token in client.stream_tokens([START_OF_SPEECH]):
@@ -218,7 +221,7 @@ async def test_ids_are_read_from_text_when_the_chunk_has_none() -> None:
         {"content": "", "stop": True},
     ]
     reply = sse_reply(*(json.dumps(c) for c in chunks))
-    async with fake_http_server(reply) as url, LlamaClient(url) as client:
+    async with fake_http_server(reply) as url, contextlib.aclosing(LlamaClient(url)) as client:
         ids = await collect(client, [START_OF_SPEECH])
     assert ids == [AUDIO_TOKEN_BASE, AUDIO_TOKEN_BASE + 4096, END_OF_SPEECH]
 
@@ -226,14 +229,14 @@ async def test_ids_are_read_from_text_when_the_chunk_has_none() -> None:
 async def test_stream_ends_at_the_stop_id_even_if_the_server_goes_on() -> None:
     chunks = [{"tokens": [t], "content": "", "stop": False} for t in (1, END_OF_SPEECH, 2, 3)]
     reply = sse_reply(*(json.dumps(c) for c in chunks))
-    async with fake_http_server(reply) as url, LlamaClient(url) as client:
+    async with fake_http_server(reply) as url, contextlib.aclosing(LlamaClient(url)) as client:
         assert await collect(client, [START_OF_SPEECH]) == [1, END_OF_SPEECH]
 
 
 async def test_error_event_in_the_stream_raises_http_error() -> None:
     error = {"error": {"code": 500, "message": "out of KV cache", "type": "server_error"}}
     reply = sse_reply(json.dumps({"tokens": [7], "stop": False}), json.dumps(error))
-    async with fake_http_server(reply) as url, LlamaClient(url) as client:
+    async with fake_http_server(reply) as url, contextlib.aclosing(LlamaClient(url)) as client:
         with pytest.raises(LlamaHTTPError, match="out of KV cache") as caught:
             await collect(client, [START_OF_SPEECH])
     assert caught.value.status_code == 500
@@ -242,7 +245,7 @@ async def test_error_event_in_the_stream_raises_http_error() -> None:
 async def test_error_status_raises_http_error_with_the_server_message() -> None:
     body = json.dumps({"error": {"code": 503, "message": "Loading model"}}).encode()
     reply = http_reply(body, status="503 Service Unavailable")
-    async with fake_http_server(reply) as url, LlamaClient(url) as client:
+    async with fake_http_server(reply) as url, contextlib.aclosing(LlamaClient(url)) as client:
         with pytest.raises(LlamaHTTPError, match="Loading model") as caught:
             await collect(client, [START_OF_SPEECH])
     assert caught.value.status_code == 503
@@ -262,12 +265,12 @@ async def test_error_status_raises_http_error_with_the_server_message() -> None:
     ids=["not-json", "bad-ids", "not-object", "no-final", "not-sse", "not-http", "cut"],
 )
 async def test_garbage_raises_protocol_error(reply: bytes) -> None:
-    async with fake_http_server(reply) as url, LlamaClient(url) as client:
+    async with fake_http_server(reply) as url, contextlib.aclosing(LlamaClient(url)) as client:
         with pytest.raises(LlamaProtocolError):
             await collect(client, [START_OF_SPEECH])
 
 
 async def test_empty_prompt_is_rejected() -> None:
-    async with LlamaClient("http://127.0.0.1:1") as client:
+    async with contextlib.aclosing(LlamaClient("http://127.0.0.1:1")) as client:
         with pytest.raises(ValueError, match="empty prompt"):
             await collect(client, [])

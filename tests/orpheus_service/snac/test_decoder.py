@@ -17,7 +17,6 @@ import torch
 from snac import SNAC
 from snac.layers import NoiseBlock, Snake1d
 
-from orpheus_service.engine.tokens import Frame
 from orpheus_service.snac import packed_linear as snac_packed_linear
 from orpheus_service.snac.decoder import SnacStreamDecoder, UnsupportedSnacModel
 from orpheus_service.snac.loading import (
@@ -26,6 +25,7 @@ from orpheus_service.snac.loading import (
     fold_weight_norm,
     load_snac,
 )
+from orpheus_service.vocabulary.tokens import Frame
 from tests.support.snac_models import (
     SMALL_SNAC_CONFIG,
     SNAC_24KHZ_CONFIG,

@@ -1,4 +1,4 @@
-"""The Orpheus prompt, its control token ids, and the voices.
+"""The Orpheus prompt.
 
 Orpheus was trained on `[start_of_human, BOS, *tokenize("voice: text"), eot_id,
 end_of_human, start_of_ai, start_of_speech]`, after which the model writes audio
@@ -17,71 +17,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-# Llama-3 control tokens.
-BEGIN_OF_TEXT = 128000
-EOT_ID = 128009
-
-# Orpheus control tokens: `<custom_token_N>` has id CUSTOM_TOKEN_BASE + N.
-CUSTOM_TOKEN_BASE = 128256
-START_OF_SPEECH = 128257
-END_OF_SPEECH = 128258
-START_OF_HUMAN = 128259
-END_OF_HUMAN = 128260
-START_OF_AI = 128261
-END_OF_AI = 128262
-
-# Audio tokens: `<custom_token_10>` onwards, 7 slots of 4096 codes each.
-AUDIO_TOKEN_OFFSET = 10
-AUDIO_TOKEN_BASE = CUSTOM_TOKEN_BASE + AUDIO_TOKEN_OFFSET
-CODEBOOK_SIZE = 4096
-SLOTS_PER_FRAME = 7
-AUDIO_TOKEN_END = AUDIO_TOKEN_BASE + SLOTS_PER_FRAME * CODEBOOK_SIZE
-"""One past the last audio token id (`<custom_token_28681>` is the last one)."""
+from orpheus_service.vocabulary.tokens import (
+    BEGIN_OF_TEXT,
+    CUSTOM_TOKEN_BASE,
+    END_OF_HUMAN,
+    EOT_ID,
+    START_OF_AI,
+    START_OF_HUMAN,
+    START_OF_SPEECH,
+)
+from orpheus_service.vocabulary.voices import DEFAULT_VOICE, check_voice
 
 PROMPT_PREFIX: tuple[int, ...] = (START_OF_HUMAN, BEGIN_OF_TEXT)
 PROMPT_SUFFIX: tuple[int, ...] = (EOT_ID, END_OF_HUMAN, START_OF_AI, START_OF_SPEECH)
-
-ENGLISH_VOICES: tuple[str, ...] = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
-"""Voices of the English fine-tuned model (tara is the default)."""
-
-MULTILINGUAL_VOICES: dict[str, tuple[str, ...]] = {
-    "fr": ("pierre", "amelie", "marie"),
-    "de": ("jana", "thomas", "max"),
-    "es_it": ("javi", "sergio", "maria", "pietro", "giulia", "carlo"),
-    "ko": ("유나", "준서"),
-    "hi": ("ऋतिका",),
-    "zh": ("长乐", "白芷"),
-}
-"""Voices of the multilingual research models, by model."""
-
-ALL_VOICES: tuple[str, ...] = ENGLISH_VOICES + tuple(
-    voice for voices in MULTILINGUAL_VOICES.values() for voice in voices
-)
 
 PromptPart = int | str
 """One element of a mixed prompt: a token id or a string llama-server tokenizes."""
 
 _SPECIAL_TOKEN_TEXT = re.compile(r"<\|[^<>|]*\|>|<custom_token_\d+>", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
-
-
-class UnknownVoiceError(ValueError):
-    """A voice name that no Orpheus model knows."""
-
-
-def check_voice(voice: str) -> str:
-    """Return the canonical spelling of `voice`, or raise UnknownVoiceError listing voices."""
-    name = voice.strip()
-    lowered = name.lower()
-    if lowered in ALL_VOICES:
-        return lowered
-    if name in ALL_VOICES:
-        return name
-    english = ", ".join(ENGLISH_VOICES)
-    others = "; ".join(f"{lang}: {', '.join(names)}" for lang, names in MULTILINGUAL_VOICES.items())
-    raise UnknownVoiceError(
-        f"unknown Orpheus voice {voice!r}; English voices: {english}; multilingual models: {others}"
-    )
 
 
 def clean_text(text: str) -> str:
@@ -97,7 +51,7 @@ def _speaker_text(text: str, voice: str) -> str:
     return f"{check_voice(voice)}: {cleaned}"
 
 
-def build_prompt(text: str, voice: str = "tara") -> list[PromptPart]:
+def build_prompt(text: str, voice: str = DEFAULT_VOICE) -> list[PromptPart]:
     """The mixed prompt for llama-server's `/completion`: ids around one text string.
 
     `[128259, 128000, "tara: TEXT", 128009, 128260, 128261, 128257]`.
@@ -113,7 +67,7 @@ def build_prompt_ids(text: str, voice: str, tokenize: Callable[[str], Sequence[i
     return [*PROMPT_PREFIX, *ids, *PROMPT_SUFFIX]
 
 
-def build_prompt_text(text: str, voice: str = "tara") -> str:
+def build_prompt_text(text: str, voice: str = DEFAULT_VOICE) -> str:
     """The prompt as one string, for servers that parse special tokens in text."""
     return (
         f"<custom_token_{START_OF_HUMAN - CUSTOM_TOKEN_BASE}><|begin_of_text|>"

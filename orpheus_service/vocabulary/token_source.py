@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from orpheus_service.engine.prompt import PromptPart
-from orpheus_service.llama.sampling import SamplingOverrides
+from orpheus_service.vocabulary.prompt import PromptPart
+from orpheus_service.vocabulary.sampling import SamplingOverrides
 
 
 class TokenSource(Protocol):

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from orpheus_service.engine.events import Pcm
 from orpheus_service.engine.scheduler import DecodeRequest
-from orpheus_service.engine.tokens import Frame
+from orpheus_service.vocabulary.audio import Pcm
+from orpheus_service.vocabulary.tokens import Frame
 
 S = TypeVar("S")
 

@@ -29,6 +29,11 @@ SECTIONS: list[tuple[str, str]] = [
     ("`piper` backend", "backends.piper.settings:PiperSettings"),
     ("Orpheus service (`unmute-tts serve`)", "orpheus_service.settings:OrpheusSettings"),
     ("Modal deployment (`unmute-tts deploy`)", "modal_services.config:ModalDeployConfig"),
+    ("Deploy credentials (`unmute-tts deploy`)", "modal_services.deploy.cli:DeployCredentials"),
+    (
+        "llama-server binary (local runner, tests)",
+        "orpheus_service.llama.server:LlamaBinarySettings",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Final, cast
 
+from orpheus_service.vocabulary.voices import ENGLISH_VOICES
 from unmute.tts.protocol import TextToSpeech
 from unmute.tts.registry import BackendSpec, ServiceRules
 from unmute.tts.settings import SettingsError
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VOICES: Final = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
+VOICES: Final = ENGLISH_VOICES
 """Orpheus's English voices, the offline list (the service may know more, e.g.
 multilingual ones: `unmute-tts voices` asks it)."""
 AUTO_PRIORITY: Final = 100

@@ -17,6 +17,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from orpheus_service.vocabulary.sampling import (
+    RepetitionPenalty,
+    SamplingOverrides,
+    Temperature,
+    TopP,
+)
 from unmute.tts.service_settings import WS_SCHEMES, ServiceClientSettings
 from unmute.tts.settings import SettingsError, redact, settings_config
 from unmute.tts.settings import env_var as settings_env_var
@@ -44,11 +50,11 @@ class OrpheusClientSettings(ServiceClientSettings):
     `https://me--orpheus-tts.modal.run`, or the full `.../api/tts_streaming` URL."""
     voice: str | None = None
     """Voice when the caller names none (ORPHEUS_VOICE); unset: the service's default."""
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    temperature: Temperature | None = None
     """Sampling temperature sent to the service (ORPHEUS_TEMPERATURE); unset: its default."""
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_p: TopP | None = None
     """Nucleus sampling mass sent to the service (ORPHEUS_TOP_P); unset: its default."""
-    repetition_penalty: float | None = Field(default=None, ge=1.0, le=2.0)
+    repetition_penalty: RepetitionPenalty | None = None
     """Repetition penalty sent to the service (ORPHEUS_REPETITION_PENALTY); unset: its default."""
     api_key: SecretStr | None = None
     """The service's key (ORPHEUS_API_KEY), sent as `Authorization: Bearer` and
@@ -103,7 +109,7 @@ class OrpheusClientSettings(ServiceClientSettings):
         query: dict[str, str] = {"format": "PcmMessagePack"}
         if voice:
             query["voice"] = voice
-        for name in ("temperature", "top_p", "repetition_penalty"):
+        for name in SamplingOverrides.model_fields:
             value: float | None = getattr(self, name)
             if value is not None:
                 query[name] = repr(value)

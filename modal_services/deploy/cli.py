@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from modal_services.config import ModalDeployConfig
 from modal_services.deploy.ops import ModalOps, RealModalOps
 from modal_services.deploy.plan import DeployError, DeployOptions, format_plan
 from modal_services.deploy.report import env_block, test_commands, write_env_file
 from modal_services.deploy.steps import deploy
+from unmute.tts.settings import load_settings, settings_config
 
 DESCRIPTION = """\
 Deploy the Orpheus services on Modal (`--dry-run` prints the plan, offline).
@@ -70,11 +73,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def options_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> DeployOptions:
-    """DeployOptions from parsed flags and the environment."""
+class DeployCredentials(BaseSettings):
+    """Keys the deploy reads from the environment or `.env` (those the `orpheus` backend reads)."""
+
+    model_config = settings_config("ORPHEUS_", env_ignore_empty=True)
+
+    api_key: SecretStr | None = None
+    """The service's key to keep (ORPHEUS_API_KEY) unless --api-key or --rotate-key is
+    given; unset: the deploy makes one."""
+    modal_key: SecretStr | None = None
+    """Modal proxy-auth token id (ORPHEUS_MODAL_KEY), for the health check through Modal's proxy."""
+    modal_secret: SecretStr | None = None
+    """Modal proxy-auth token secret (ORPHEUS_MODAL_SECRET)."""
+
+
+def _value(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def options_from_args(args: argparse.Namespace, credentials: DeployCredentials) -> DeployOptions:
+    """DeployOptions from parsed flags and the credentials of the environment."""
     if args.api_key and args.rotate_key:
         raise DeployError("--api-key and --rotate-key exclude each other")
-    api_key = args.api_key or (None if args.rotate_key else environ.get("ORPHEUS_API_KEY") or None)
+    api_key = args.api_key or (None if args.rotate_key else _value(credentials.api_key))
     return DeployOptions(
         dry_run=args.dry_run,
         api_key=api_key,
@@ -83,8 +104,8 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> D
         health_timeout_s=args.health_timeout,
         prefetch_model=not args.skip_model_download,
         env_file=args.env_file,
-        modal_key=environ.get("ORPHEUS_MODAL_KEY") or None,
-        modal_secret=environ.get("ORPHEUS_MODAL_SECRET") or None,
+        modal_key=_value(credentials.modal_key),
+        modal_secret=_value(credentials.modal_secret),
     )
 
 
@@ -92,7 +113,8 @@ def run(args: argparse.Namespace, *, ops: ModalOps | None = None) -> int:
     """Run the deploy command; returns the exit status."""
     try:
         config = ModalDeployConfig.load()
-        options = options_from_args(args, os.environ)
+        credentials = load_settings(DeployCredentials, secret=DeployCredentials.model_fields)
+        options = options_from_args(args, credentials)
     except (DeployError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

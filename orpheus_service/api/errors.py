@@ -1,7 +1,7 @@
-"""Errors as the client sees them: `ServiceError` (HTTP status + code), the mapping of
+"""Errors as the client sees them: `ApiError` (HTTP status + code), the mapping of
 engine and llama-server failures onto it, and the OpenAI-style JSON error body.
 
-`add_error_handlers(app)` makes FastAPI answer a `ServiceError`, a request
+`add_error_handlers(app)` makes FastAPI answer a `ApiError`, a request
 validation error and every HTTP error (404, 405, a body that is not UTF-8 or is
 nested too deeply...) with that body.
 """
@@ -37,8 +37,8 @@ _ERROR_TYPES = {
 }
 
 
-class ServiceError(Exception):
-    """An error with the HTTP status and code to report to the client."""
+class ApiError(Exception):
+    """An error the API reports to its client: HTTP status, error code, message."""
 
     def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
         super().__init__(message)
@@ -49,7 +49,7 @@ class ServiceError(Exception):
         """The request parameter at fault (OpenAI's `param`), if one is."""
 
 
-class CapacityError(ServiceError):
+class CapacityError(ApiError):
     """Every channel is busy, or the client holds its share of them.
 
     The message always starts with NO_FREE_CHANNELS, which clients read as "try again".
@@ -69,26 +69,26 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def classify_error(exc: BaseException) -> ServiceError:
+def classify_error(exc: BaseException) -> ApiError:
     """The client-facing error for a failure of the engine or llama-server."""
     for err in _chain(exc):
-        if isinstance(err, ServiceError):
+        if isinstance(err, ApiError):
             return err
         if isinstance(err, UnknownVoiceError):
-            return ServiceError(400, "unknown_voice", str(err), param="voice")
+            return ApiError(400, "unknown_voice", str(err), param="voice")
         if isinstance(err, LlamaTimeoutError | TimeoutError | httpx.TimeoutException):
-            return ServiceError(504, "llama_timeout", f"llama-server stalled: {err}")
+            return ApiError(504, "llama_timeout", f"llama-server stalled: {err}")
         if isinstance(err, LlamaUnavailableError | httpx.ConnectError | ConnectionError):
-            return ServiceError(503, "llama_unavailable", f"llama-server unavailable: {err}")
+            return ApiError(503, "llama_unavailable", f"llama-server unavailable: {err}")
         if isinstance(err, LlamaProtocolError):
-            return ServiceError(502, "llama_bad_response", f"bad answer from llama-server: {err}")
+            return ApiError(502, "llama_bad_response", f"bad answer from llama-server: {err}")
         if isinstance(err, LlamaServerError | httpx.HTTPError):
-            return ServiceError(502, "llama_error", f"llama-server failed: {err}")
+            return ApiError(502, "llama_error", f"llama-server failed: {err}")
         if isinstance(err, NoAudioError):
-            return ServiceError(502, "no_audio", str(err))
+            return ApiError(502, "no_audio", str(err))
         if isinstance(err, OrpheusEngineError):
-            return ServiceError(502, "engine_error", str(err))
-    return ServiceError(500, "internal_error", f"synthesis failed: {type(exc).__name__}: {exc}")
+            return ApiError(502, "engine_error", str(err))
+    return ApiError(500, "internal_error", f"synthesis failed: {type(exc).__name__}: {exc}")
 
 
 def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
@@ -114,10 +114,10 @@ def error_response(
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Answer ServiceError and request validation errors with OpenAI-style bodies."""
+    """Answer ApiError and request validation errors with OpenAI-style bodies."""
 
     async def on_service_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceError)
+        assert isinstance(exc, ApiError)
         return error_response(exc.status, exc.code, exc.message, param=exc.param)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -136,7 +136,7 @@ def add_error_handlers(app: FastAPI) -> None:
         response.headers.update(exc.headers or {})
         return response
 
-    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(ApiError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
 

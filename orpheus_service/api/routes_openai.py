@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, AudioPipeline, ResponseFormat
-from orpheus_service.api.errors import ServiceError, error_body
+from orpheus_service.api.errors import ApiError, error_body
 from orpheus_service.api.sessions import Session
 from orpheus_service.api.streaming import LiveStreamingResponse
 from orpheus_service.api.validation import check_input, resolve_voice
@@ -131,7 +131,7 @@ async def speak(
     if chunk is None:
         pipeline.close()
         await session.close("error")
-        raise ServiceError(502, "no_audio", "the synthesis produced no audio")
+        raise ApiError(502, "no_audio", "the synthesis produced no audio")
     sse = stream_format == "sse"
 
     def frame(data: bytes) -> bytes:
@@ -150,7 +150,7 @@ async def speak(
                         if data:
                             yield frame(data)
                         session.audio_sent(event.pcm.shape[0])
-            except ServiceError as exc:
+            except ApiError as exc:
                 outcome[0] = "error"
                 if not sse:
                     raise

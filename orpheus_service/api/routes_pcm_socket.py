@@ -19,7 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import float_to_pcm16
-from orpheus_service.api.errors import ServiceError
+from orpheus_service.api.errors import ApiError
 from orpheus_service.api.sessions import Session
 from orpheus_service.api.validation import check_input, resolve_voice
 from orpheus_service.api.websocket import (
@@ -94,7 +94,7 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
     try:
         voice = resolve_voice(ctx.settings, websocket.query_params.get("voice"))
         session = Session.open(ctx, "speech_ws", websocket)
-    except ServiceError as exc:
+    except ApiError as exc:
         await refuse_opening(websocket, send_error, exc)
         return
     outcome: Outcome = "shutdown"
@@ -116,7 +116,7 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
             ctx.metrics.errors.labels("idle_timeout" if idle else "bad_client_message").inc()
             await refuse(websocket, send_error, str(exc), exc.code)
             return
-        except ServiceError as exc:
+        except ApiError as exc:
             outcome = "error"
             await refuse(websocket, send_error, exc.message, _close_code(exc))
             return
@@ -135,7 +135,7 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
         await end_session(websocket, session, outcome)
 
 
-def _close_code(exc: ServiceError) -> int:
+def _close_code(exc: ApiError) -> int:
     """The close code of a refused request: its text too long, not speakable, or else."""
     if exc.code == "input_too_long":
         return CLOSE_TOO_BIG

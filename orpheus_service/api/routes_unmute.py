@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from orpheus_service.api.context import Outcome, get_context
 from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, TempoChanger
-from orpheus_service.api.errors import ServiceError
+from orpheus_service.api.errors import ApiError
 from orpheus_service.api.sessions import Session
 from orpheus_service.api.text_feed import TextFeed, TextLimitError
 from orpheus_service.api.validation import check_text, resolve_voice
@@ -113,7 +113,7 @@ async def _read_words(
             continue
         try:
             feed.push_words(check_text(parsed.text, "the Text message"))
-        except ServiceError as exc:
+        except ApiError as exc:
             raise ProtocolError(exc.message, CLOSE_INVALID) from None
         except TextLimitError as exc:
             raise ProtocolError(str(exc), CLOSE_TOO_BIG) from None
@@ -178,7 +178,7 @@ async def tts_streaming(websocket: WebSocket) -> None:
         sampling = SamplingOverrides.from_query(websocket.query_params)
         speed = parse_speed(websocket.query_params)
         session = Session.open(ctx, "tts_streaming", websocket)
-    except ServiceError as exc:
+    except ApiError as exc:
         await refuse_opening(websocket, send_error, exc)
         return
     except ValueError as exc:  # a sampling or speed value out of bounds

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from starlette.requests import HTTPConnection
 
 from orpheus_service.api.context import Outcome, ServiceContext
-from orpheus_service.api.errors import CapacityError, ServiceError, classify_error
+from orpheus_service.api.errors import ApiError, CapacityError, classify_error
 from orpheus_service.api.limiter import Refusal
 from orpheus_service.api.speech import SpeechSynthesis
 from orpheus_service.engine.events import EngineEvent
@@ -78,14 +78,14 @@ class Session:
         return self.synthesis
 
     async def events(self) -> AsyncIterator[EngineEvent]:
-        """The synthesis's events; failures come out as ServiceError."""
+        """The synthesis's events; failures come out as ApiError."""
         assert self.synthesis is not None, "start() first"
         try:
             self._consumer = asyncio.current_task()
             async for event in self.synthesis:
                 yield event
                 self._consumer = asyncio.current_task()  # HTTP hands the stream on to a pump
-        except (ServiceError, asyncio.CancelledError):
+        except (ApiError, asyncio.CancelledError):
             raise
         except Exception as exc:
             error = classify_error(exc)
@@ -95,7 +95,7 @@ class Session:
         finally:
             self._consumer = None
         if self.closed:  # closed from outside (shutdown): the audio was cut short
-            raise ServiceError(503, "shutting_down", "the service is shutting down")
+            raise ApiError(503, "shutting_down", "the service is shutting down")
         self._finished = True
 
     def audio_sent(self, samples: int) -> None:

@@ -22,7 +22,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from orpheus_service.api.context import Outcome, ServiceContext
-from orpheus_service.api.errors import CapacityError, ServiceError
+from orpheus_service.api.errors import ApiError, CapacityError
 from orpheus_service.api.sessions import Session
 
 CLOSE_NORMAL = 1000
@@ -143,7 +143,7 @@ async def refuse(websocket: WebSocket, send_error: SendError, message: str, code
     await close_socket(websocket, code, message)
 
 
-async def refuse_opening(websocket: WebSocket, send_error: SendError, exc: ServiceError) -> None:
+async def refuse_opening(websocket: WebSocket, send_error: SendError, exc: ApiError) -> None:
     """Refuse a session that could not open: no free channel (1013) or a bad request (1008)."""
     if isinstance(exc, CapacityError):
         await refuse(websocket, send_error, exc.message, CLOSE_TRY_AGAIN)
@@ -191,7 +191,7 @@ def _error_text(ctx: ServiceContext, error: BaseException) -> tuple[str, int]:
     if isinstance(error, ProtocolError):
         ctx.metrics.errors.labels("bad_client_message").inc()
         return str(error), error.code
-    if isinstance(error, ServiceError):
+    if isinstance(error, ApiError):
         return error.message, CLOSE_INTERNAL
     return f"internal error: {type(error).__name__}", CLOSE_INTERNAL
 

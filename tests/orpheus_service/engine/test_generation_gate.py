@@ -11,7 +11,7 @@ import pytest
 from orpheus_service.engine.generation_gate import GenerationGate
 from orpheus_service.engine.pipeline import OrpheusEngine
 from orpheus_service.engine.synthesis import Synthesis
-from tests.orpheus_service.engine.test_pipeline import FakeDecoder, FakeSource, collect
+from tests.support.engine_fakes import FakeDecoder, FakeSource, collect
 
 
 @dataclass(eq=False)

@@ -335,7 +335,7 @@ async def test_stream_behind_real_time_goes_before_a_new_one() -> None:
 async def test_a_cancelled_synthesis_stops_counting_as_open() -> None:
     from orpheus_service.engine.events import AudioChunk
     from orpheus_service.engine.pipeline import OrpheusEngine
-    from tests.orpheus_service.engine.test_pipeline import FakeSource
+    from tests.support.engine_fakes import FakeSource
 
     # A frame's worth of samples per frame: audio goes out once its words are timed.
     scheduler = DecodeScheduler(RecordingBackend(samples_per_code=2048))

@@ -143,12 +143,6 @@ class EspeakEngine:
         """Voice variants (timbres) that can follow a voice after `+`."""
         return sorted(self._variant_table.values(), key=str.lower)
 
-    def voice_description(self, voice: str) -> str:
-        """The library's display name for a voice, e.g. 'English (America)'."""
-        base = voice.split("+", 1)[0].lower()
-        info = self._voice_table.get(base)
-        return info.name if info is not None else voice
-
     def resolve_voice(self, voice: str | None) -> str:
         """The canonical name of `voice` (None: the default); UnknownVoiceError if absent."""
         requested = (voice or DEFAULT_VOICE).strip()

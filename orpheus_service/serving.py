@@ -8,7 +8,7 @@ second. `PacedWebSocketsProtocol` (ORPHEUS_WS_IMPLEMENTATION=websockets-sansio-p
 is `websockets-sansio` that cuts what it reads into whole frames (reading only their
 headers) and feeds the parser at most FEED_BYTES of data frames per turn of the loop,
 and no more while the app has parsed messages still to take: how fast the app reads
-(routes_unmute paces it) is how fast data frames are parsed. Control frames are parsed
+(api.routes.unmute paces it) is how fast data frames are parsed. Control frames are parsed
 as soon as they arrive, ahead of the data frames still waiting: a ping is answered at
 once and a close is honoured at once (the close reply sent, the app's next message the
 disconnect, the unread data dropped), as is a dropped connection. Up to BACKLOG_BYTES

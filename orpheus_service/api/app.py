@@ -5,11 +5,11 @@
 startup; by default `orpheus_service.api.wiring.build_deps` connects to llama-server
 and loads SNAC from the settings. Endpoints:
 
-- POST /v1/audio/speech, POST /v1/audio/speech/stream (routes_openai)
-- WS /api/tts_streaming (routes_unmute), WS /v1/audio/speech/stream/ws (routes_pcm_socket)
-- GET /v1/audio/voices, GET /v1/models (routes_openai)
-- GET /metrics; GET /health, no key needed (routes_ops)
-- GET /, the playground page, no key needed (routes_playground)
+- POST /v1/audio/speech, POST /v1/audio/speech/stream (routes.openai)
+- WS /api/tts_streaming (routes.unmute), WS /v1/audio/speech/stream/ws (routes.pcm_socket)
+- GET /v1/audio/voices, GET /v1/models (routes.openai)
+- GET /metrics; GET /health, no key needed (routes.ops)
+- GET /, the playground page, no key needed (routes.playground)
 """
 
 from __future__ import annotations
@@ -20,22 +20,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from orpheus_service.api import (
-    routes_openai,
-    routes_ops,
-    routes_pcm_socket,
-    routes_playground,
-    routes_unmute,
-)
-from orpheus_service.api.auth import ApiKeyChecker, ApiKeyMiddleware
-from orpheus_service.api.body_limit import RequestBodyLimitMiddleware
-from orpheus_service.api.browser_auth import SubprotocolKeyMiddleware, add_cors, parse_origins
 from orpheus_service.api.context import DepsFactory, ServiceContext, ServiceDeps
 from orpheus_service.api.errors import add_error_handlers
-from orpheus_service.api.http_metrics import RequestMetricsMiddleware
-from orpheus_service.api.log_filters import install_log_filters
 from orpheus_service.api.metrics import ServiceMetrics
-from orpheus_service.api.websocket_guard import WebSocketGuardMiddleware
+from orpheus_service.api.middleware.auth import ApiKeyChecker, ApiKeyMiddleware
+from orpheus_service.api.middleware.body_limit import RequestBodyLimitMiddleware
+from orpheus_service.api.middleware.browser_auth import (
+    SubprotocolKeyMiddleware,
+    add_cors,
+    parse_origins,
+)
+from orpheus_service.api.middleware.http_metrics import RequestMetricsMiddleware
+from orpheus_service.api.middleware.log_filters import install_log_filters
+from orpheus_service.api.middleware.websocket_guard import WebSocketGuardMiddleware
+from orpheus_service.api.routes import openai, ops, pcm_socket, playground, unmute
 from orpheus_service.api.wiring import build_deps
 from orpheus_service.settings import OrpheusSettings
 
@@ -86,7 +84,7 @@ def create_app(
     # not); CORS preflights before all of them (so a page can read a 413 too); request
     # counting outside everything, refusals included.
     # /metrics checks its own reader (http_metrics.metrics_allowed); the page needs none.
-    open_paths = ("/health", "/metrics", *routes_playground.PLAYGROUND_PATHS)
+    open_paths = ("/health", "/metrics", *playground.PLAYGROUND_PATHS)
     app.add_middleware(ApiKeyMiddleware, checker=ApiKeyChecker(key), open_paths=open_paths)
     app.add_middleware(SubprotocolKeyMiddleware)
     app.add_middleware(
@@ -98,7 +96,7 @@ def create_app(
     app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     add_cors(app, parse_origins(settings.cors_origins))
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, router=app.router)
-    for routes in (routes_openai, routes_unmute, routes_pcm_socket, routes_ops, routes_playground):
+    for routes in (openai, unmute, pcm_socket, ops, playground):
         app.include_router(routes.router)
     add_error_handlers(app)
     return app

@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol, cast
 
 from starlette.requests import HTTPConnection
 
-from orpheus_service.api.limiter import SessionLimiter
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.api.sessions.limiter import SessionLimiter
 from orpheus_service.api.speech import SpeechEngine
 from orpheus_service.settings import OrpheusSettings
 

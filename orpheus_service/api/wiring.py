@@ -8,12 +8,12 @@
   `batching=False`);
 - the interpreter's GIL switch interval is lowered (0.2 ms): SNAC's streaming graph
   runs many small torch ops in the decode thread, each of which takes the GIL
-  back from the event loop; at Python's default 5 ms the decode thread queued for
-  the GIL at every op and the first chunk took 2-3x its compute time on 2 cores;
-- what is alive once SNAC is loaded (torch, the weights, every module: some
-  200,000 objects) is frozen out of the garbage collector (`gc.freeze()`), so a
-  full collection scans only what sessions allocate: bench/hostile measured 0.5 s
-  pauses of the event loop without it;
+  back from the event loop; at Python's default 5 ms the decode thread queues for
+  the GIL at every op and the first chunk waits far longer than it computes;
+- what is alive once SNAC is loaded (torch, the weights, every module: most of the
+  process's objects) is frozen out of the garbage collector (`gc.freeze()`), so a
+  full collection scans only what sessions allocate, not a pause of the event loop
+  over all of them (`python -m bench.hostile` shows the pauses without it);
 - llama-server is reached through one pooled `LlamaClient`. A server that is down
   at startup does not stop the service: `/health` says so, requests get a clear
   503, and the service works as soon as llama-server is up.

@@ -6,7 +6,7 @@
   layout of the hub repositories, e.g. `hubertsiuzdak/snac_24khz`), or a hub id,
   which needs the network (or a warm Hugging Face cache). `SnacLoadError` says
   what was tried when neither works.
-- Weight norm is folded into plain weights (bit-identical output, ~25% faster):
+- Weight norm is folded into plain weights (bit-identical output, less work per call):
   the parametrizations of a freshly built model are removed with
   `leave_parametrized=True` (or the old-style `weight_g`/`weight_v` hooks are
   removed, whichever the installed `snac` uses).

@@ -16,8 +16,8 @@ class PackedLinear:
     """y = x @ weight.T + bias over the last dimension, with the fastest kernel at hand.
 
     On the CPU, oneDNN with a weight packed once (PyTorch's own prepacked-linear op,
-    as used by its compiler) is up to 5x faster than `F.linear` for the few-row
-    products of streaming (MKL repacks the weight on every call). It is checked
+    as used by its compiler) is faster than `F.linear` for the few-row products of
+    streaming (MKL repacks the weight on every call). It is checked
     against `F.linear` at build time; anything unexpected falls back to `F.linear`.
     """
 

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from orpheus_service.api.errors import CapacityError
-from orpheus_service.api.limiter import Refusal, SessionLimiter
+from orpheus_service.api.sessions.limiter import Refusal, SessionLimiter
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 from tests.support.socket_checks import active_sessions, read_until_closed
 from unmute.tts.websocket_client import is_capacity_refusal

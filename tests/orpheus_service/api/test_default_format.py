@@ -1,4 +1,4 @@
-"""The seed's commands work as written against the local service; WAV is the default format."""
+"""Orpheus-FastAPI's README commands work against the local service; WAV is the default."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 
 from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
 
-SEED_CURL = """curl -X POST https://orpheus-fastapi-tts.modal.run/v1/audio/speech \\
+README_CURL = """curl -X POST https://orpheus-fastapi-tts.modal.run/v1/audio/speech \\
   -H "Content-Type: application/json" \\
   -d '{"input": "Hello world! This is a test.", "voice": "tara"}' \\
   --output test.wav"""
-"""The seed's "Generate speech" command, verbatim."""
+"""Orpheus-FastAPI's "Generate speech" command, verbatim."""
 
-SEED_WEBSOCKET = """import asyncio
+README_WEBSOCKET = """import asyncio
 import websockets
 
 async def test_streaming():
@@ -40,7 +40,7 @@ async def test_streaming():
 
 asyncio.run(test_streaming())
 """
-"""The seed's "Test WebSocket streaming" snippet, verbatim (less the spaces on blank lines)."""
+"""Orpheus-FastAPI's "Test WebSocket streaming" snippet, verbatim (less blank-line spaces)."""
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +51,16 @@ def server() -> Iterator[ServerThread]:
 
 
 def local(command: str, server: ServerThread) -> str:
-    """The seed's command pointed at the local service."""
+    """Orpheus-FastAPI's command pointed at the local service."""
     return command.replace("https://orpheus-fastapi-tts.modal.run", server.http).replace(
         "wss://orpheus-fastapi-tts.modal.run", server.ws
     )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="runs the command in bash")
-def test_the_seed_curl_writes_a_wav_that_wave_reads(server: ServerThread, tmp_path: Path) -> None:
+def test_the_readme_curl_writes_a_wav_that_wave_reads(server: ServerThread, tmp_path: Path) -> None:
     done = subprocess.run(
-        ["bash", "-c", local(SEED_CURL, server)], cwd=tmp_path, capture_output=True, timeout=60
+        ["bash", "-c", local(README_CURL, server)], cwd=tmp_path, capture_output=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     with wave.open(str(tmp_path / "test.wav")) as wav:
@@ -70,11 +70,11 @@ def test_the_seed_curl_writes_a_wav_that_wave_reads(server: ServerThread, tmp_pa
     assert len(frames) == words * 2 * 2048 * 2
 
 
-def test_the_seed_websocket_snippet_saves_the_streamed_pcm(
+def test_the_readme_websocket_snippet_saves_the_streamed_pcm(
     server: ServerThread, tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", local(SEED_WEBSOCKET, server)],
+        [sys.executable, "-c", local(README_WEBSOCKET, server)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from orpheus_service import serving
-from orpheus_service.api import websocket
+from orpheus_service.api.transport import websocket
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 from tests.support.socket_checks import active_sessions, read_until_closed
 

@@ -1,4 +1,4 @@
-"""The HTTP and seed WebSocket endpoints on the real stack.
+"""The HTTP and PCM WebSocket endpoints on the real stack.
 
 Real llama-server (tiny orpheus-like GGUF: 12 frames, about 1 s, per segment),
 random-weight SNAC (small config; the real 24 kHz architecture in one test), the
@@ -18,7 +18,7 @@ import openai
 import pytest
 import websockets
 
-from orpheus_service.api.encoding import MEDIA_TYPES, RESPONSE_FORMATS
+from orpheus_service.api.transport.encoding import MEDIA_TYPES, RESPONSE_FORMATS
 from orpheus_service.llama.server import LlamaServerProcess
 from tests.support.llama import ORPHEUS_FRAMES
 from tests.support.service_support import RealService, ServerThread
@@ -106,7 +106,7 @@ def test_speed_four_gives_a_quarter_of_the_audio(client: openai.OpenAI) -> None:
     assert len(response.read()) // 2 == pytest.approx(SEGMENT_SAMPLES / 4, rel=0.1)
 
 
-async def test_seed_websocket_streams_pcm_and_closes(server: ServerThread) -> None:
+async def test_pcm_websocket_streams_pcm_and_closes(server: ServerThread) -> None:
     async with websockets.connect(
         f"{server.ws}/v1/audio/speech/stream/ws?voice=tara",
         additional_headers={"Authorization": f"Bearer {KEY}"},

@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orpheus_service.api.log_filters import ended_on_purpose
+from orpheus_service.api.middleware.log_filters import ended_on_purpose
 
 KYUTAI_HEADER = "kyutai-api-key"
 """The header unmute's TTS client sends its key in."""

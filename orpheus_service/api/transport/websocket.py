@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketState
 
 from orpheus_service.api.context import Outcome, ServiceContext
 from orpheus_service.api.errors import ApiError, CapacityError
-from orpheus_service.api.sessions import Session
+from orpheus_service.api.sessions.session import Session
 
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED = 1003

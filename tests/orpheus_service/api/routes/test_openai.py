@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from orpheus_service.api.app import ServiceDeps, create_app
-from orpheus_service.api.encoding import MEDIA_TYPES, RESPONSE_FORMATS
+from orpheus_service.api.transport.encoding import MEDIA_TYPES, RESPONSE_FORMATS
 from orpheus_service.vocabulary.voices import ALL_VOICES
 from tests.support.service_support import (
     FakeEngine,

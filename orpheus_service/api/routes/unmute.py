@@ -36,12 +36,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from orpheus_service.api.context import Outcome, get_context
-from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, TempoChanger
 from orpheus_service.api.errors import ApiError
-from orpheus_service.api.sessions import Session
-from orpheus_service.api.text_feed import TextFeed, TextLimitError
-from orpheus_service.api.validation import check_text, resolve_voice
-from orpheus_service.api.websocket import (
+from orpheus_service.api.sessions.session import Session
+from orpheus_service.api.transport.encoding import MAX_SPEED, MIN_SPEED, TempoChanger
+from orpheus_service.api.transport.text_feed import TextFeed, TextLimitError
+from orpheus_service.api.transport.websocket import (
     CLOSE_INVALID,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -56,6 +55,7 @@ from orpheus_service.api.websocket import (
     send_within,
     serve_session,
 )
+from orpheus_service.api.validation import check_text, resolve_voice
 from orpheus_service.engine.events import AudioChunk, WordTiming
 from orpheus_service.vocabulary.sampling import SamplingOverrides
 from unmute.tts.protocol import (

@@ -14,10 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from orpheus_service.api.context import Outcome, get_context
-from orpheus_service.api.encoding import MAX_SPEED, MIN_SPEED, AudioPipeline, ResponseFormat
 from orpheus_service.api.errors import ApiError, error_body
-from orpheus_service.api.sessions import Session
-from orpheus_service.api.streaming import LiveStreamingResponse
+from orpheus_service.api.sessions.session import Session
+from orpheus_service.api.transport.encoding import (
+    MAX_SPEED,
+    MIN_SPEED,
+    AudioPipeline,
+    ResponseFormat,
+)
+from orpheus_service.api.transport.streaming import LiveStreamingResponse
 from orpheus_service.api.validation import check_input, resolve_voice
 from orpheus_service.api.voices import OPENAI_VOICE_ALIASES, served_voices, voice_models
 from orpheus_service.engine.events import AudioChunk, EngineEvent
@@ -210,7 +215,7 @@ async def create_speech(request: Request, body: SpeechRequest) -> Response:
 
 @router.post("/v1/audio/speech/stream")
 async def stream_speech(request: Request, body: SpeechRequest) -> Response:
-    """Raw 16-bit little-endian mono PCM at 24 kHz, streamed (the seed's endpoint)."""
+    """Raw 16-bit little-endian mono PCM at 24 kHz, streamed (as Orpheus-FastAPI's endpoint)."""
     return await speak(
         request, body, endpoint="speech_stream", response_format="pcm", stream_format="audio"
     )

@@ -1,4 +1,4 @@
-"""`/v1/audio/speech/stream/ws?voice=NAME`: the seed's text-in, PCM-out WebSocket.
+"""`/v1/audio/speech/stream/ws?voice=NAME`: Orpheus-FastAPI's text-in, PCM-out WebSocket.
 
 The client sends the text in one text frame (plain, or a JSON object with `input`
 and optional `voice`); the server streams 16-bit little-endian PCM in binary frames
@@ -18,11 +18,10 @@ from typing import Any, cast
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from orpheus_service.api.context import Outcome, get_context
-from orpheus_service.api.encoding import float_to_pcm16
 from orpheus_service.api.errors import ApiError
-from orpheus_service.api.sessions import Session
-from orpheus_service.api.validation import check_input, resolve_voice
-from orpheus_service.api.websocket import (
+from orpheus_service.api.sessions.session import Session
+from orpheus_service.api.transport.encoding import float_to_pcm16
+from orpheus_service.api.transport.websocket import (
     CLOSE_INVALID,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -38,13 +37,14 @@ from orpheus_service.api.websocket import (
     send_within,
     serve_session,
 )
+from orpheus_service.api.validation import check_input, resolve_voice
 from orpheus_service.engine.events import AudioChunk
 from orpheus_service.vocabulary.prompt import clean_text
 
 router = APIRouter()
 
 
-def parse_seed_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
+def parse_pcm_socket_request(message: Mapping[str, Any]) -> tuple[str, str | None]:
     """(text, voice or None) from the client's first frame."""
     if message.get("text") is None:
         raise ProtocolError("expected a text frame holding the text to speak")
@@ -84,7 +84,7 @@ async def _write_pcm(websocket: WebSocket, session: Session, idle_timeout_s: flo
 
 @router.websocket("/v1/audio/speech/stream/ws")
 async def speech_stream_ws(websocket: WebSocket) -> None:
-    """The seed's WebSocket: one text frame in, 16-bit PCM binary frames out."""
+    """Orpheus-FastAPI's WebSocket: one text frame in, 16-bit PCM binary frames out."""
     ctx = get_context(websocket)
     await websocket.accept()
 
@@ -107,7 +107,7 @@ async def speech_stream_ws(websocket: WebSocket) -> None:
                 return
             limit = frame_limit(ctx.settings.max_input_chars)
             check_frame_size(first, limit)  # refused before it is decoded
-            text, asked = parse_seed_request(first)
+            text, asked = parse_pcm_socket_request(first)
             check_input(ctx.settings, text)
             chosen = voice if asked is None else resolve_voice(ctx.settings, asked)
         except ProtocolError as exc:

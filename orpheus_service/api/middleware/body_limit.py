@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orpheus_service.api.errors import error_response
-from orpheus_service.api.log_filters import ended_on_purpose
+from orpheus_service.api.middleware.log_filters import ended_on_purpose
 from orpheus_service.settings import env_var
 
 TOO_LARGE = 413

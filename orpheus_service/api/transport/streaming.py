@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from orpheus_service.api.log_filters import ended_on_purpose
+from orpheus_service.api.middleware.log_filters import ended_on_purpose
 
 log = logging.getLogger(__name__)
 

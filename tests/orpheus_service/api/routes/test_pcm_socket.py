@@ -1,4 +1,4 @@
-"""The WebSocket protocols on a fake engine: unmute's msgpack socket and the seed's socket."""
+"""The WebSocket protocols on a fake engine: unmute's msgpack socket and the PCM socket."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support.service_support import FakeEngine, ServerThread, pack, start_
 from tests.support.socket_checks import read_messages
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
-SEED = "/v1/audio/speech/stream/ws?voice=tara"
+PCM_SOCKET = "/v1/audio/speech/stream/ws?voice=tara"
 
 
 @pytest.fixture
@@ -234,11 +234,11 @@ async def test_engine_failure_is_an_error_message_then_close(
     assert messages[-1]["type"] == "Error" and code == 1011
 
 
-# -- the seed's socket ----------------------------------------------------------------------
+# -- Orpheus-FastAPI's socket ----------------------------------------------------------------------
 
 
-async def seed(
-    server: ServerThread, first: str | bytes, query: str = SEED
+async def pcm_socket(
+    server: ServerThread, first: str | bytes, query: str = PCM_SOCKET
 ) -> tuple[list[Any], int | None]:
     async with websockets.connect(server.ws + query) as ws:
         with contextlib.suppress(ConnectionClosed):  # a refusal may close it first
@@ -250,41 +250,41 @@ async def seed(
         return received, ws.close_code
 
 
-async def test_seed_socket_streams_16_bit_pcm_then_closes(server: ServerThread) -> None:
-    received, code = await seed(server, "Hello world")
+async def test_pcm_socket_streams_16_bit_pcm_then_closes(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, "Hello world")
     assert code == 1000 and all(isinstance(m, bytes) for m in received)
     assert sum(len(m) for m in received) == 2 * 4 * 2048
 
 
-async def test_seed_socket_takes_a_json_object_with_input_and_voice(
+async def test_pcm_socket_takes_a_json_object_with_input_and_voice(
     server: ServerThread, engine: FakeEngine
 ) -> None:
-    received, code = await seed(server, json.dumps({"input": "Hi", "voice": "zoe"}))
+    received, code = await pcm_socket(server, json.dumps({"input": "Hi", "voice": "zoe"}))
     assert code == 1000 and engine.syntheses[-1].voice == "zoe"
     assert sum(len(m) for m in received) == 2 * 2 * 2048
 
 
-async def test_seed_socket_refuses_a_binary_first_frame(server: ServerThread) -> None:
-    received, code = await seed(server, b"\x00\x01")
+async def test_pcm_socket_refuses_a_binary_first_frame(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, b"\x00\x01")
     assert json.loads(received[-1])["type"] == "error" and code == 1003
 
 
-async def test_seed_socket_refuses_malformed_json(server: ServerThread) -> None:
-    received, code = await seed(server, '{"input": ')
+async def test_pcm_socket_refuses_malformed_json(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, '{"input": ')
     assert "malformed JSON" in json.loads(received[-1])["error"] and code == 1007
 
 
-async def test_seed_socket_refuses_empty_text(server: ServerThread) -> None:
-    received, code = await seed(server, "   ")
+async def test_pcm_socket_refuses_empty_text(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, "   ")
     assert "empty" in json.loads(received[-1])["error"] and code == 1007
 
 
-async def test_seed_socket_refuses_an_unknown_voice(server: ServerThread) -> None:
-    received, code = await seed(server, "Hi", "/v1/audio/speech/stream/ws?voice=nobody")
+async def test_pcm_socket_refuses_an_unknown_voice(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, "Hi", "/v1/audio/speech/stream/ws?voice=nobody")
     assert "unknown Orpheus voice" in json.loads(received[-1])["error"] and code == 1008
 
 
-async def test_seed_socket_names_voice_when_the_voice_is_not_a_string(server: ServerThread) -> None:
-    received, code = await seed(server, json.dumps({"input": "hi", "voice": 5}))
+async def test_pcm_socket_names_voice_when_the_voice_is_not_a_string(server: ServerThread) -> None:
+    received, code = await pcm_socket(server, json.dumps({"input": "hi", "voice": 5}))
     error = json.loads(received[-1])["error"]
     assert "'voice'" in error and "'input'" not in error and code == 1007

@@ -12,12 +12,12 @@ import websockets
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from orpheus_service.api.browser_auth import (
+from orpheus_service.api.middleware.browser_auth import (
     SUBPROTOCOL,
     key_from_subprotocols,
     key_subprotocol,
 )
-from orpheus_service.api.routes_playground import PLAYGROUND_PATHS
+from orpheus_service.api.routes.playground import PLAYGROUND_PATHS
 from tests.support.service_support import FakeEngine, ServerThread, start_fake_service, unpack
 
 KEY = "sk-pl/ay+ground=ü"

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from orpheus_service.api.encoding import (
+from orpheus_service.api.transport.encoding import (
     RESPONSE_FORMATS,
     AudioPipeline,
     AudioStreamEncoder,

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orpheus_service.api.auth import ApiKeyChecker
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.api.middleware.auth import ApiKeyChecker
 from orpheus_service.settings import OrpheusSettings
 
 UNMATCHED = "unmatched"

@@ -9,7 +9,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from orpheus_service.api.auth import ApiKeyChecker
+from orpheus_service.api.middleware.auth import ApiKeyChecker
 from tests.support.service_support import FakeEngine, ServerThread, start_fake_service, unpack
 
 KEY = "sk-test-7f3a"
@@ -93,7 +93,7 @@ async def test_unmute_socket_accepts_the_bearer_header(server: ServerThread) -> 
         assert unpack(await ws.recv()) == {"type": "Ready"}
 
 
-async def test_seed_socket_with_a_wrong_key_is_refused_at_the_handshake(
+async def test_pcm_socket_with_a_wrong_key_is_refused_at_the_handshake(
     server: ServerThread,
 ) -> None:
     with pytest.raises(InvalidStatus) as caught:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from orpheus_service.api.auth import unauthorized_response
 from orpheus_service.api.context import ServiceContext
-from orpheus_service.api.http_metrics import metrics_allowed
 from orpheus_service.api.metrics import ServiceMetrics
+from orpheus_service.api.middleware.auth import unauthorized_response
+from orpheus_service.api.middleware.http_metrics import metrics_allowed
 from orpheus_service.settings import OrpheusSettings
 
 router = APIRouter()

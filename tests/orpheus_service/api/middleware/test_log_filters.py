@@ -27,10 +27,10 @@ import httpx
 import pytest
 import websockets
 
-from orpheus_service.api.browser_auth import SUBPROTOCOL, key_subprotocol
+from orpheus_service.api.middleware.browser_auth import SUBPROTOCOL, key_subprotocol
 from orpheus_service.llama.server import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 KEY = "sk-log/secret+key=42"
 WRONG_KEY = "sk-old/rotated+key=41"
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"

@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection
 
 from orpheus_service.api.context import Outcome, ServiceContext
 from orpheus_service.api.errors import ApiError, CapacityError, classify_error
-from orpheus_service.api.limiter import Refusal
+from orpheus_service.api.sessions.limiter import Refusal
 from orpheus_service.api.speech import SpeechSynthesis
 from orpheus_service.engine.events import EngineEvent
 from orpheus_service.vocabulary.sampling import SamplingOverrides

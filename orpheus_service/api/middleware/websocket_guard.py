@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orpheus_service.api.log_filters import ended_on_purpose
+from orpheus_service.api.middleware.log_filters import ended_on_purpose
 
 CLOSE_POLICY = 1008
 

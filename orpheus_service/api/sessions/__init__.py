@@ -1,0 +1,1 @@
+"""Sessions: `session` (one synthesis on one of `limiter`'s channels, per client too)."""

@@ -1,6 +1,6 @@
 """A ModalOps that records the deploy's calls and keeps the Secret's values, for the
 deploy's tests (the real one is checked against Modal's client in
-test_deploy_modal_calls.py)."""
+deploy/test_ops.py)."""
 
 from __future__ import annotations
 

@@ -47,6 +47,11 @@ class FakeSource:
     prompts: list[str] = field(default_factory=list[str])
     closed: list[int] = field(default_factory=list[int])
     consumed: list[int] = field(default_factory=list[int])
+    _started: dict[int, asyncio.Event] = field(default_factory=dict[int, asyncio.Event])
+
+    def started(self, request: int) -> asyncio.Event:
+        """Set once request number `request` (0 first) has started."""
+        return self._started.setdefault(request, asyncio.Event())
 
     def __call__(
         self, prompt: list[PromptPart], /, *, sampling: SamplingOverrides | None = None
@@ -59,6 +64,7 @@ class FakeSource:
         self.prompts.append(text)
         self.consumed.append(0)
         self.log.append(("start", request))
+        self.started(request).set()
         try:
             count = 0
             frames = len(text.split()) * self.frames_per_word

@@ -29,6 +29,7 @@ from tests.support.llama import (
     sse_reply,
     tiny_server_config,
     wait_slots_idle,
+    wait_until,
 )
 from tests.support.service_support import RealService, ServerThread, pack, unpack
 
@@ -129,8 +130,11 @@ async def test_websocket_client_leaving_cancels_llama_within_100_ms(
         freed_s = time.monotonic() - left
     assert freed_s < 0.1
     assert llama_connections(drops.port) == 0
-    await asyncio.sleep(0.05)  # the handler returns once the close handshake is done
-    assert request_tasks(server) == baseline
+
+    async def handler_returned() -> bool:  # once the close handshake is done
+        return request_tasks(server) == baseline
+
+    await wait_until(handler_returned, timeout_s=2.0)
 
 
 async def test_cancelled_generation_is_counted_in_metrics(
@@ -140,9 +144,12 @@ async def test_cancelled_generation_is_counted_in_metrics(
     async with httpx.AsyncClient(timeout=10) as client:
         async with client.stream("POST", f"{server.http}/v1/audio/speech", json=TEXT) as r:
             await anext(r.aiter_raw())
-        await asyncio.sleep(0.2)
-        text = (await client.get(f"{server.http}/metrics")).text
-    assert 'orpheus_cancelled_generations_total{reason="client_gone"} 1.0' in text
+
+        async def counted() -> bool:
+            text = (await client.get(f"{server.http}/metrics")).text
+            return 'orpheus_cancelled_generations_total{reason="client_gone"} 1.0' in text
+
+        await wait_until(counted, timeout_s=5.0)
 
 
 async def test_dropped_frames_are_counted_in_metrics(

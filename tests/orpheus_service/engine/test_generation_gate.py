@@ -83,11 +83,13 @@ async def ahead_waits(*, beside_slow: bool) -> float:
     `ahead` starts its second segment before any of its audio is out (lookahead), its
     third once the first (6 frames, 0.51 s) is out: 0.31 s past the limit at once."""
     gate = GenerationGate(ahead_s=0.2, urgent_s=0.2)
-    slow_engine = OrpheusEngine(FakeSource(token_delay_s=0.02), FakeDecoder, generation_gate=gate)
+    slow_source = FakeSource(token_delay_s=0.02)
+    slow_engine = OrpheusEngine(slow_source, FakeDecoder, generation_gate=gate)
     engine = OrpheusEngine(FakeSource(), FakeDecoder, generation_gate=gate)
     slow: Synthesis = slow_engine.synthesize("one two three four five six seven eight.")
     slow_run = asyncio.create_task(collect(slow)) if beside_slow else None
-    await asyncio.sleep(0.05)  # slow is generating
+    if slow_run is not None:
+        await asyncio.wait_for(slow_source.started(0).wait(), 5)  # slow is generating
     ahead = engine.synthesize("One two three four five six. Seven eight nine ten. Eleven.")
     await collect(ahead)
     if slow_run is not None:

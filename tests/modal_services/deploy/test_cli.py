@@ -3,6 +3,7 @@ what it prints at the end."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 from pathlib import Path
@@ -13,10 +14,12 @@ import pytest
 from modal_services import config as cfg
 from modal_services.config import ModalDeployConfig
 from modal_services.deploy import report
+from modal_services.deploy.cli import DeployCredentials, add_arguments, options_from_args
 from modal_services.deploy.ops import RealModalOps
 from modal_services.deploy.plan import DeployError
 from modal_services.deploy.steps import DeployResult
 from tests.modal_services.helpers import ROOT, clean_env, run_python
+from unmute.tts.settings import load_settings
 
 
 def test_dry_run_prints_the_plan_offline(tmp_path: Path) -> None:
@@ -82,3 +85,29 @@ def test_printed_commands_cover_health_speech_and_both_websockets() -> None:
     assert "unmute-tts say" in commands  # /api/tts_streaming through the orpheus backend
     assert "wss://w--tts.modal.run/v1/audio/speech/stream/ws" in commands
     assert "pytest -m live" in commands and "bench/live.py" in commands
+
+
+def deploy_args(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(flags))
+
+
+def test_the_keys_in_a_dot_env_file_reach_the_deploy(isolated_env: None) -> None:
+    Path(".env").write_text(
+        "ORPHEUS_API_KEY=kept-key\nORPHEUS_MODAL_KEY=wk-id\nORPHEUS_MODAL_SECRET=ws-secret\n"
+    )
+    options = options_from_args(deploy_args(), load_settings(DeployCredentials))
+    assert (options.api_key, options.modal_key, options.modal_secret) == (
+        "kept-key",
+        "wk-id",
+        "ws-secret",
+    )
+
+
+def test_a_rotated_key_ignores_the_one_in_the_environment(
+    isolated_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORPHEUS_API_KEY", "old-key")
+    options = options_from_args(deploy_args("--rotate-key"), load_settings(DeployCredentials))
+    assert options.api_key is None

@@ -46,11 +46,13 @@ package of the table its name starts with; a package imports itself freely."""
 
 LIGHT_MODULES = (
     "backends.orpheus",
+    "backends.orpheus.settings",
     f"{SERVICE}.vocabulary.voices",
     f"{SERVICE}.vocabulary.sampling",
 )
 """Modules of the light base install's import path: its dependencies only."""
 LIGHT_THIRD_PARTY = {
+    "websockets",
     "msgpack",
     "numpy",
     "pydantic",

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.support.environment import isolate
+
 
 @pytest.fixture
 def no_modal_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME is an empty folder and no MODAL_*/ORPHEUS_* variable is set."""
-    for key in list(os.environ):
-        if key.startswith(("MODAL_", "ORPHEUS_")):
-            monkeypatch.delenv(key)
+    """`isolated_env` (no project or Modal variable, no `.env`) with HOME an empty folder
+    (no Modal token file)."""
+    isolate(monkeypatch, tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.chdir(tmp_path)  # no .env file
     return tmp_path

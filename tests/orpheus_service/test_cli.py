@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 import websockets
 
 from orpheus_service.llama.server import LlamaServerProcess, free_port
+from tests.support.environment import subprocess_env
 from tests.support.llama import ORPHEUS_FRAMES
 
 pytestmark = pytest.mark.llama
@@ -33,8 +33,7 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORPHEUS_")}
-    env |= {"ORPHEUS_SNAC_MODEL": str(small_snac_dir), "ORPHEUS_API_KEY": "sk-cli"}
+    env = subprocess_env(ORPHEUS_SNAC_MODEL=str(small_snac_dir), ORPHEUS_API_KEY="sk-cli")
     command = [
         sys.executable,
         "-m",

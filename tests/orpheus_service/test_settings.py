@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from orpheus_service.settings import OrpheusSettings
 
-
-@pytest.fixture(autouse=True)
-def no_orpheus_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ORPHEUS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("isolated_env")
 
 
 def test_settings_read_orpheus_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -29,6 +28,7 @@ import websockets
 
 from orpheus_service.api.middleware.browser_auth import SUBPROTOCOL, key_subprotocol
 from orpheus_service.llama.server import free_port
+from tests.support.environment import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[4]
 KEY = "sk-log/secret+key=42"
@@ -62,12 +62,11 @@ def served_at_debug(
 ) -> Iterator[tuple[str, Path]]:
     """`unmute-tts serve --log-level debug` with a key (llama-server down: not needed)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORPHEUS_")}
-    env |= {
-        "ORPHEUS_SNAC_MODEL": str(small_snac_dir),
-        "ORPHEUS_API_KEY": KEY,
-        "ORPHEUS_WS_IMPLEMENTATION": request.param,
-    }
+    env = subprocess_env(
+        ORPHEUS_SNAC_MODEL=str(small_snac_dir),
+        ORPHEUS_API_KEY=KEY,
+        ORPHEUS_WS_IMPLEMENTATION=request.param,
+    )
     command = [sys.executable, "-m", "unmute.tts.cli", "serve", "--port", str(port)]
     command += ["--llama-endpoint", f"http://127.0.0.1:{free_port()}", "--snac-device", "cpu"]
     command += ["--log-level", "debug"]

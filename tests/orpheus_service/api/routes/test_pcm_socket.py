@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.service_support import FakeEngine, ServerThread, pack, start_fake_service, unpack
 from tests.support.socket_checks import read_messages
+from tests.support.waiting import wait_until
 
 UNMUTE = "/api/tts_streaming?format=PcmMessagePack&voice=tara"
 PCM_SOCKET = "/v1/audio/speech/stream/ws?voice=tara"
@@ -200,10 +201,7 @@ async def test_client_leaving_mid_stream_cancels_the_synthesis(
             await ws.send(pack({"type": "Text", "text": word}))
         while unpack(await ws.recv())["type"] != "Audio":
             pass
-    for _ in range(100):
-        if engine.cancelled:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: engine.cancelled > 0)
     assert engine.cancelled == 1 and engine.finished == 0
 
 

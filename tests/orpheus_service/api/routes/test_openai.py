@@ -1,4 +1,4 @@
-"""HTTP endpoints on a fake engine: streaming, SSE, raw PCM, voices, models, health, metrics."""
+"""OpenAI's HTTP endpoints on a fake engine: speech (formats, SSE, raw PCM), voices, models."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ import av
 import httpx
 import pytest
 
-from orpheus_service.api.app import ServiceDeps, create_app
 from orpheus_service.api.transport.encoding import MEDIA_TYPES, RESPONSE_FORMATS
 from orpheus_service.vocabulary.voices import ALL_VOICES
 from tests.support.service_support import (
     FakeEngine,
     ServerThread,
-    service_settings,
     start_fake_service,
 )
 
@@ -133,24 +131,6 @@ def test_models_lists_orpheus_openai_style(server: ServerThread) -> None:
     assert "orpheus" in [m["id"] for m in body["data"]]
 
 
-def test_health_is_ok_when_llama_answers_and_snac_is_loaded(server: ServerThread) -> None:
-    r = httpx.get(f"{server.http}/health")
-    assert r.status_code == 200 and r.json()["status"] == "ok"
-
-
-def test_health_is_503_naming_llama_when_it_is_unreachable() -> None:
-    async def down() -> str | None:
-        return "connection refused"
-
-    app = create_app(service_settings(), ServiceDeps(engine=FakeEngine(), check_llama=down))
-    srv = ServerThread(app).start()
-    try:
-        r = httpx.get(f"{srv.http}/health")
-    finally:
-        srv.stop()
-    assert r.status_code == 503 and r.json()["llama"] == "connection refused"
-
-
 def test_http_at_capacity_is_429(server: ServerThread, engine: FakeEngine) -> None:
     engine.chunk_delay_s = 0.2
     with httpx.stream(
@@ -162,38 +142,3 @@ def test_http_at_capacity_is_429(server: ServerThread, engine: FakeEngine) -> No
         next(chunks)  # the only channel is busy
         r = speech(server)
     assert r.status_code == 429 and r.json()["error"]["message"] == "no free channels"
-
-
-def test_metrics_report_sessions_audio_and_time_to_first_audio(server: ServerThread) -> None:
-    speech(server, response_format="pcm")
-    text = httpx.get(f"{server.http}/metrics").text
-    assert 'orpheus_time_to_first_audio_seconds_count{endpoint="speech"} 1.0' in text
-    assert 'orpheus_real_time_factor_ratio_count{endpoint="speech"} 1.0' in text
-    assert "orpheus_active_sessions 0.0" in text
-    assert "orpheus_dropped_frames_total 0.0" in text
-    assert "orpheus_cancelled_generations_total{reason=" not in text
-
-
-def test_metrics_count_a_cancelled_generation(server: ServerThread, engine: FakeEngine) -> None:
-    engine.chunk_delay_s = 0.1
-    with httpx.stream(
-        "POST",
-        f"{server.http}/v1/audio/speech",
-        json={"input": "one two three four", "voice": "tara", "response_format": "pcm"},
-    ) as r:
-        next(r.iter_raw())
-    text = ""
-    for _ in range(100):
-        text = httpx.get(f"{server.http}/metrics").text
-        if 'orpheus_cancelled_generations_total{reason="client_gone"} 1.0' in text:
-            break
-        time.sleep(0.01)
-    assert 'orpheus_cancelled_generations_total{reason="client_gone"} 1.0' in text
-    assert engine.cancelled == 1
-
-
-def test_metrics_count_errors_by_kind(server: ServerThread, engine: FakeEngine) -> None:
-    engine.fail_after_words = 0
-    speech(server, response_format="pcm")
-    text = httpx.get(f"{server.http}/metrics").text
-    assert 'orpheus_errors_total{kind="internal_error"} 1.0' in text

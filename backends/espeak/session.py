@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import ClassVar
 
 import numpy as np
 
-from unmute.tts.base import BaseTextToSpeech, RetryPolicy
+from unmute.tts.base import RetryPolicy
 from unmute.tts.espeak_ng.engine import DEFAULT_VOICE, EspeakEngine
 from unmute.tts.espeak_ng.stream import SynthChunk
-from unmute.tts.phrasing import Phrase, Phrasing, phrases
+from unmute.tts.phrasing import Phrase, PhrasedTextToSpeech, Phrasing
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSAudioMessage, TTSTextMessage
 from unmute.tts.resampling import ResampledBlocks
 
@@ -97,7 +96,7 @@ class _PhraseWords:
         return out
 
 
-class EspeakTextToSpeech(BaseTextToSpeech):
+class EspeakTextToSpeech(PhrasedTextToSpeech):
     """Streaming TTS session on libespeak-ng (offline, CPU, 24 kHz float32 mono)."""
 
     backend_name: ClassVar[str] = "espeak"
@@ -122,15 +121,6 @@ class EspeakTextToSpeech(BaseTextToSpeech):
         engine = await asyncio.to_thread(EspeakEngine.get)
         self._voice_name = await asyncio.to_thread(engine.resolve_voice, self.voice)
         self._engine = engine
-
-    async def _synthesize(
-        self, text: AsyncIterator[str]
-    ) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
-        async with contextlib.aclosing(phrases(text, self.phrasing)) as grouped:
-            async for phrase in grouped:
-                async with contextlib.aclosing(self._speak(phrase)) as messages:
-                    async for message in messages:
-                        yield message
 
     async def _speak(
         self, phrase: Phrase

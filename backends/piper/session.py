@@ -13,10 +13,9 @@ returns; the worker stops at its next sentence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
@@ -24,8 +23,8 @@ import numpy as np
 from backends.piper.render import RenderedWord, render
 from backends.piper.settings import PiperSettings, load_piper_settings
 from backends.piper.voices import LoadedVoice, VoiceFiles, find_voice, split_speaker, start_loading
-from unmute.tts.base import BaseTextToSpeech, RetryPolicy
-from unmute.tts.phrasing import Phrase, Phrasing, phrases
+from unmute.tts.base import RetryPolicy
+from unmute.tts.phrasing import Phrase, PhrasedTextToSpeech, Phrasing
 from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage, TTSTextMessage
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ YIELD_EVERY_BLOCKS: Final = 25
 """Hand the event loop back after this many blocks of one phrase (1 s of audio)."""
 
 
-class PiperTextToSpeech(BaseTextToSpeech):
+class PiperTextToSpeech(PhrasedTextToSpeech):
     """Streaming TTS session on a piper voice (offline, CPU, 24 kHz float32 mono)."""
 
     backend_name: ClassVar[str] = "piper"
@@ -97,15 +96,6 @@ class PiperTextToSpeech(BaseTextToSpeech):
 
     async def _close(self) -> None:
         self._cancel.set()
-
-    async def _synthesize(
-        self, text: AsyncIterator[str]
-    ) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
-        async with contextlib.aclosing(phrases(text, self.phrasing)) as grouped:
-            async for phrase in grouped:
-                async with contextlib.aclosing(self._speak(phrase)) as messages:
-                    async for message in messages:
-                        yield message
 
     async def _speak(
         self, phrase: Phrase

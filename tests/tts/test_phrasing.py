@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
-from unmute.tts.phrasing import Phrasing, phrases, word_ending
+import numpy as np
+
+from unmute.tts.base import RetryPolicy
+from unmute.tts.phrasing import Phrase, PhrasedTextToSpeech, Phrasing, phrases, word_ending
+from unmute.tts.protocol import TTSAudioMessage, TTSClientEosMessage, TTSTextMessage
 
 
 async def _stream(items: Iterable[str]) -> AsyncIterator[str]:
@@ -63,3 +67,29 @@ def test_word_ending_reads_closing_quotes_and_initials() -> None:
     assert word_ending("J.") == ""
     assert word_ending("first;") == "clause"
     assert word_ending("plain") == ""
+
+
+class _PhraseLengths(PhrasedTextToSpeech):
+    """Speaks each phrase as one word message naming it, then 10 ms of silence."""
+
+    backend_name = "phrase-lengths"
+
+    def __init__(self) -> None:
+        super().__init__(retry=RetryPolicy(budget_s=1.0))
+        self.phrasing = Phrasing(idle_flush_s=None, first_clause_min_words=1)
+
+    async def _speak(
+        self, phrase: Phrase
+    ) -> AsyncGenerator[TTSAudioMessage | TTSTextMessage, None]:
+        yield TTSTextMessage(text=phrase.text, start_s=0.0, stop_s=0.0)
+        yield TTSAudioMessage(pcm=np.zeros(240, dtype=np.float32))
+
+
+async def test_a_phrased_backend_speaks_each_phrase_in_order() -> None:
+    tts = _PhraseLengths()
+    await tts.start_up()
+    for word in ["Well,", "this", "is", "fine.", "Bye"]:
+        await tts.send(word)
+    await tts.send(TTSClientEosMessage())
+    spoken = [m.text async for m in tts if isinstance(m, TTSTextMessage)]
+    assert spoken == ["Well,", "this is fine.", "Bye"]

@@ -5,16 +5,21 @@ synthesizes whole pieces of text (espeak, piper, an HTTP speech server) groups t
 here: a phrase ends at a sentence end, at a clause boundary once it is long enough,
 when it grows too long, when no word arrives for a short while, or at end of stream.
 The first phrase of a stream may end sooner (any clause boundary, fewer words), so the
-first audio does not wait for a whole sentence.
+first audio does not wait for a whole sentence. `PhrasedTextToSpeech` is the base of a
+backend that speaks one phrase at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Final, Literal
+
+from unmute.tts.base import BaseTextToSpeech
+from unmute.tts.protocol import TTSAudioMessage, TTSTextMessage
 
 _SENTENCE_END: Final = frozenset(".!?…。！？")
 _CLAUSE_END: Final = frozenset(",;:—，、；：")
@@ -129,3 +134,23 @@ async def phrases(words: AsyncIterator[str], phrasing: Phrasing) -> AsyncGenerat
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+class PhrasedTextToSpeech(BaseTextToSpeech):
+    """A backend that speaks one phrase at a time: it sets `phrasing` and implements
+    `_speak(phrase)`, which yields the phrase's audio and words in order."""
+
+    phrasing: Phrasing = Phrasing()
+
+    @abstractmethod
+    def _speak(self, phrase: Phrase) -> AsyncGenerator[TTSAudioMessage | TTSTextMessage, None]:
+        """Synthesize one phrase; audio and words in order, on the session's timeline."""
+
+    async def _synthesize(
+        self, text: AsyncIterator[str]
+    ) -> AsyncIterator[TTSAudioMessage | TTSTextMessage]:
+        async with contextlib.aclosing(phrases(text, self.phrasing)) as grouped:
+            async for phrase in grouped:
+                async with contextlib.aclosing(self._speak(phrase)) as messages:
+                    async for message in messages:
+                        yield message

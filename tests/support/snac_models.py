@@ -17,10 +17,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from snac import SNAC
 
+from orpheus_service.snac.decoder import SnacStreamDecoder
 from orpheus_service.snac.loading import CONFIG_FILE, WEIGHTS_FILE, load_snac
+from orpheus_service.vocabulary.tokens import Frame
 
 SNAC_24KHZ_CONFIG: dict[str, Any] = {
     "sampling_rate": 24000,
@@ -77,3 +80,53 @@ def random_snac(
     """Save a random SNAC of `config` into `folder` and load it back on the CPU."""
     save_random_snac(config, folder, seed)
     return load_snac(str(folder), device="cpu", noise=noise)
+
+
+# -- decoding helpers ------------------------------------------------------------
+
+TOLERANCE = 1e-4
+"""Largest streaming error allowed, as a fraction of the reference's peak."""
+
+
+def random_frames(n: int, seed: int = 0) -> list[Frame]:
+    """`n` frames of random codes."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4096, size=(n, 7))
+    return [
+        (int(a), int(b), int(c), int(d), int(e), int(f), int(g)) for a, b, c, d, e, f, g in codes
+    ]
+
+
+def level_codes(frames: list[Frame]) -> list[torch.Tensor]:
+    """Orpheus slot order -> SNAC's three code levels."""
+    l0 = [f[0] for f in frames]
+    l1 = [c for f in frames for c in (f[1], f[4])]
+    l2 = [c for f in frames for c in (f[2], f[3], f[5], f[6])]
+    return [torch.tensor([level], dtype=torch.long) for level in (l0, l1, l2)]
+
+
+def full_decode(model: Any, frames: list[Frame]) -> np.ndarray:
+    """SNAC's own decode of the whole sequence (the reference)."""
+    with torch.inference_mode():
+        return model.decode(level_codes(frames))[0, 0].numpy()
+
+
+def stream_chunks(decoder: SnacStreamDecoder, frames: list[Frame]) -> list[np.ndarray | None]:
+    """What each push returns, then what flush returns (last)."""
+    stream = decoder.new_stream()
+    return [stream.push(f) for f in frames] + [stream.flush()]
+
+
+def stitched(chunks: list[np.ndarray | None]) -> np.ndarray:
+    """The chunks joined, the Nones left out."""
+    parts = [c for c in chunks if c is not None]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def assert_close_to(reference: np.ndarray, got: np.ndarray) -> None:
+    """`got` has the shape of `reference` and is within TOLERANCE of its peak."""
+    assert got.shape == reference.shape
+    peak = float(np.abs(reference).max())
+    assert peak > 0
+    err = float(np.abs(got - reference).max())
+    assert err <= TOLERANCE * peak, f"max error {err:.3g} = {err / peak:.3g} of the peak"

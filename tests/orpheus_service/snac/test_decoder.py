@@ -1,4 +1,4 @@
-"""SnacStreamDecoder: exact frame-by-frame SNAC decoding, and load_snac.
+"""SnacStreamDecoder: exact frame-by-frame SNAC decoding, one stream or a batch.
 
 The exactness tests run on the real SNAC 24 kHz architecture with random weights
 (the published weights cannot be downloaded here), noise off; tests where only the
@@ -7,43 +7,25 @@ structure matters use the small config of the same architecture.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from snac import SNAC
-from snac.layers import NoiseBlock, Snake1d
 
-from orpheus_service.snac import packed_linear as snac_packed_linear
-from orpheus_service.snac.decoder import SnacStreamDecoder, UnsupportedSnacModel
-from orpheus_service.snac.loading import (
-    SnacLoadError,
-    disable_noise,
-    fold_weight_norm,
-    load_snac,
-)
-from orpheus_service.vocabulary.tokens import Frame
+from orpheus_service.snac.decoder import SnacStreamDecoder
 from tests.support.snac_models import (
     SMALL_SNAC_CONFIG,
     SNAC_24KHZ_CONFIG,
-    build_random_snac,
+    assert_close_to,
+    full_decode,
+    random_frames,
     random_snac,
-    save_random_snac,
+    stitched,
+    stream_chunks,
 )
 
 SAMPLES_PER_FRAME = 2048
-TOLERANCE = 1e-4  # of the reference's peak
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _two_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -64,46 +46,6 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> SNAC:
 @pytest.fixture(scope="module")
 def small_decoder(small_model: SNAC) -> SnacStreamDecoder:
     return SnacStreamDecoder(small_model, noise=False)
-
-
-def random_frames(n: int, seed: int = 0) -> list[Frame]:
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 4096, size=(n, 7))
-    return [
-        (int(a), int(b), int(c), int(d), int(e), int(f), int(g)) for a, b, c, d, e, f, g in codes
-    ]
-
-
-def level_codes(frames: list[Frame]) -> list[torch.Tensor]:
-    """Orpheus slot order -> SNAC's three code levels."""
-    l0 = [f[0] for f in frames]
-    l1 = [c for f in frames for c in (f[1], f[4])]
-    l2 = [c for f in frames for c in (f[2], f[3], f[5], f[6])]
-    return [torch.tensor([level], dtype=torch.long) for level in (l0, l1, l2)]
-
-
-def full_decode(model: Any, frames: list[Frame]) -> np.ndarray:
-    with torch.inference_mode():
-        return model.decode(level_codes(frames))[0, 0].numpy()
-
-
-def stream_chunks(decoder: SnacStreamDecoder, frames: list[Frame]) -> list[np.ndarray | None]:
-    """What each push returns, then what flush returns (last)."""
-    stream = decoder.new_stream()
-    return [stream.push(f) for f in frames] + [stream.flush()]
-
-
-def stitched(chunks: list[np.ndarray | None]) -> np.ndarray:
-    parts = [c for c in chunks if c is not None]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-
-
-def assert_close_to(reference: np.ndarray, got: np.ndarray) -> None:
-    assert got.shape == reference.shape
-    peak = float(np.abs(reference).max())
-    assert peak > 0
-    err = float(np.abs(got - reference).max())
-    assert err <= TOLERANCE * peak, f"max error {err:.3g} = {err / peak:.3g} of the peak"
 
 
 # -- exactness on the real architecture --------------------------------------------------
@@ -239,42 +181,6 @@ def test_flush_of_an_empty_stream_returns_none(small_decoder: SnacStreamDecoder)
     assert small_decoder.new_stream().flush() is None
 
 
-def test_model_with_attention_is_refused() -> None:
-    torch.manual_seed(0)
-    model = SNAC(**{**SMALL_SNAC_CONFIG, "attn_window_size": 4})
-    with pytest.raises(UnsupportedSnacModel, match="attention"):
-        SnacStreamDecoder(model)
-
-
-def test_dense_convolutions_stream_exactly(tmp_path: Path) -> None:
-    model = random_snac({**SMALL_SNAC_CONFIG, "depthwise": False}, tmp_path, noise=False)
-    frames = random_frames(6, seed=7)
-    got = stitched(stream_chunks(SnacStreamDecoder(model, noise=False), frames))
-    assert_close_to(full_decode(model, frames), got)
-
-
-def test_snakes_with_tiny_alphas_stream_exactly(tmp_path: Path) -> None:
-    # Alphas too small to fold into the next layer take the exact snake formula.
-    model = random_snac(SMALL_SNAC_CONFIG, tmp_path, noise=False)
-    with torch.no_grad():
-        for module in model.decoder.modules():
-            if isinstance(module, Snake1d):
-                module.alpha[0, 0, 0] = 1e-5
-    frames = random_frames(5, seed=8)
-    got = stitched(stream_chunks(SnacStreamDecoder(model, noise=False), frames))
-    assert_close_to(full_decode(model, frames), got)
-
-
-def test_plain_linear_path_without_onednn_streams_exactly(
-    small_model: SNAC, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The path CUDA (and CPUs without oneDNN) take: F.linear everywhere.
-    monkeypatch.setattr(snac_packed_linear, "onednn_pack", lambda *args: None)
-    frames = random_frames(5, seed=9)
-    got = stitched(stream_chunks(SnacStreamDecoder(small_model, noise=False), frames))
-    assert_close_to(full_decode(small_model, frames), got)
-
-
 # -- noise ---------------------------------------------------------------------------------
 
 
@@ -289,59 +195,3 @@ def test_noise_on_draws_fresh_noise_and_keeps_the_length(tmp_path: Path) -> None
     assert np.isfinite(a).all()
     assert not np.allclose(a, b)
     assert not np.allclose(a, quiet)
-
-
-def test_noise_off_matches_the_full_decode_of_a_model_without_noise_blocks(
-    tmp_path: Path,
-) -> None:
-    model = random_snac(SMALL_SNAC_CONFIG, tmp_path, noise=True)
-    frames = random_frames(5, seed=4)
-    got = stitched(stream_chunks(SnacStreamDecoder(model, noise=False), frames))
-    disable_noise(model)
-    assert_close_to(full_decode(model, frames), got)
-
-
-# -- load_snac ---------------------------------------------------------------------------
-
-
-def test_load_snac_round_trips_a_folder(tmp_path: Path) -> None:
-    save_random_snac(SMALL_SNAC_CONFIG, tmp_path, seed=3)
-    loaded = load_snac(str(tmp_path), device="cpu", noise=False)
-    original = build_random_snac(SMALL_SNAC_CONFIG, seed=3)
-    disable_noise(original)
-    frames = random_frames(3)
-    np.testing.assert_allclose(
-        full_decode(loaded, frames), full_decode(original, frames), rtol=0, atol=1e-6
-    )
-    assert not loaded.training
-    assert not any(isinstance(m, NoiseBlock) for m in loaded.modules())
-    assert all(not p.requires_grad for p in loaded.parameters())
-
-
-def test_load_snac_keeps_noise_blocks_by_default(tmp_path: Path) -> None:
-    save_random_snac(SMALL_SNAC_CONFIG, tmp_path)
-    loaded = load_snac(tmp_path, device="cpu")
-    assert sum(isinstance(m, NoiseBlock) for m in loaded.modules()) == 4
-
-
-def test_folding_weight_norm_is_exact() -> None:
-    model = build_random_snac(SMALL_SNAC_CONFIG, seed=1)
-    disable_noise(model)
-    frames = random_frames(4)
-    before = full_decode(model, frames)
-    assert fold_weight_norm(model) > 0
-    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in model.modules())
-    np.testing.assert_allclose(full_decode(model, frames), before, rtol=0, atol=1e-6)
-
-
-def test_load_snac_names_what_is_missing_in_a_folder(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(SnacLoadError, match=r"pytorch_model\.bin"):
-        load_snac(tmp_path, device="cpu")
-
-
-def test_load_snac_explains_a_source_that_is_neither_folder_nor_hub_id(
-    tmp_path: Path,
-) -> None:
-    with pytest.raises(SnacLoadError, match="not a local folder"):
-        load_snac(str(tmp_path / "no" / "such" / "model"), device="cpu")

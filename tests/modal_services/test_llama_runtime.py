@@ -1,16 +1,17 @@
-"""What runs in the containers, as plain Python, on the real stack: the model in the
-volume, llama-server started as the container starts it (real binary, tiny GGUF), and
-the TTS service built at enter on real dependencies."""
+"""The llama container as plain Python: the model found in (or downloaded into) the
+volume, and llama-server started as the container starts it (real binary, tiny GGUF)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from modal_services import config as cfg
 from modal_services.config import ModalDeployConfig
+from orpheus_service.llama.server import LlamaServerConfig, build_llama_server_command
 
 
 def test_model_download_is_skipped_when_the_volume_has_it(tmp_path: Path) -> None:
@@ -136,53 +137,26 @@ def test_llama_container_starts_the_deployed_server_and_enforces_its_key(
     assert "llama-key" not in out.getvalue()  # the key travels in a file, not the argv
 
 
-@pytest.mark.llama
-def test_tts_container_serves_speech_on_dependencies_built_at_enter(
-    llama_orpheus_server: Any, small_snac_dir: Path
-) -> None:
-    import asyncio
-    import threading
+def test_deployed_llama_command_is_the_shared_builders(no_modal_env: Path) -> None:
+    from modal_services.llama_runtime import llama_process
 
-    import httpx
-    import uvicorn
-
-    from modal_services.tts_runtime import build_service_deps, service_app
-    from orpheus_service.llama.server import free_port
-    from tests.support.service_support import service_settings
-
-    settings = service_settings(
-        llama_endpoint=llama_orpheus_server.base_url,
-        snac_model=str(small_snac_dir),
-        snac_device="cpu",
+    config = ModalDeployConfig()
+    expected = build_llama_server_command(
+        "/app/llama-server",
+        LlamaServerConfig(
+            model_path="/models/Orpheus-3b-FT-Q8_0.gguf",
+            host="0.0.0.0",
+            port=8080,
+            n_gpu_layers=999,
+            parallel=32,
+            ctx_size=32 * 2048,
+            metrics=True,
+            alias="Orpheus-3b-FT-Q8_0.gguf",
+            api_key_file="/tmp/keys",
+        ),
     )
-    # As in a Modal container: the enter coroutine and the server share one event loop.
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    deps, metrics = asyncio.run_coroutine_threadsafe(build_service_deps(settings), loop).result(60)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            service_app(settings, deps, metrics), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    serving = asyncio.run_coroutine_threadsafe(server.serve(), loop)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = 100
-            while not server.started and deadline:
-                threading.Event().wait(0.05)
-                deadline -= 1
-            health = client.get("/health")
-            assert health.status_code == 200, health.text
-            assert health.json()["snac"] == "loaded"
-            speech = client.post(
-                "/v1/audio/speech", json={"input": "Hello there.", "response_format": "pcm"}
-            )
-            assert speech.status_code == 200, speech.text
-            assert len(speech.content) > 2048 * 2
-    finally:
-        server.should_exit = True
-        serving.result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    process = llama_process(config, api_key_file="/tmp/keys")
+    assert process.command == expected
+    assert cfg.llama_server_command(config, api_key_file="/tmp/keys") == expected
+    pairs = set(itertools.pairwise(expected))
+    assert {("-ngl", "999"), ("-np", "32"), ("-c", "65536"), ("--host", "0.0.0.0")} <= pairs

@@ -1,4 +1,5 @@
-"""A running synthesis, on a fake token source and fake decoders: segments in order and\npipelined, word timings, cancellation, errors and counters."""
+"""A running synthesis, on a fake token source and fake decoders: segments in order and
+pipelined, word timings, cancellation, errors and counters."""
 
 from __future__ import annotations
 

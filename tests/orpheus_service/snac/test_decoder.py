@@ -14,6 +14,7 @@ import pytest
 from snac import SNAC
 
 from orpheus_service.snac.decoder import SnacStreamDecoder
+from orpheus_service.vocabulary.tokens import Frame
 from tests.support.snac_models import (
     SMALL_SNAC_CONFIG,
     SNAC_24KHZ_CONFIG,

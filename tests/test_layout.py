@@ -1,0 +1,107 @@
+"""Every library module has a test file named after it, where a reader looks first: for
+`orpheus_service/snac/loading.py`, `tests/orpheus_service/snac/test_loading.py` (or, for
+a module in a subpackage, a file in the parent test folder named after the subpackage
+and module together, as `tests/backends/test_fixture_recorder.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TEST_FOLDERS = {
+    "unmute/tts": "tests/tts",
+    "backends": "tests/backends",
+    "orpheus_service": "tests/orpheus_service",
+    "modal_services": "tests/modal_services",
+}
+"""Library folder -> the test folder that mirrors it."""
+
+NOT_MODULES = {"__init__.py", "__main__.py"}
+"""Package markers and entry points: their behaviour is that of the modules they
+re-export or run, tested there."""
+
+PENDING: dict[str, str] = {
+    "unmute/tts/espeak_ng/engine.py": "tests/tts/test_espeak_ng.py",
+    "unmute/tts/espeak_ng/library.py": "tests/tts/test_espeak_ng.py",
+    "unmute/tts/espeak_ng/stream.py": "tests/tts/test_espeak_ng.py",
+    "unmute/tts/word_timer/aligner.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/contract.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/dtw.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/features.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/proportional.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/reference.py": "tests/tts/test_word_timer.py",
+    "unmute/tts/word_timer/streaming.py": "tests/tts/test_word_timer.py",
+    "backends/espeak/session.py": "tests/backends/test_espeak.py",
+    "backends/fixture/format.py": "tests/backends/test_fixture.py",
+    "backends/fixture/replay.py": "tests/backends/test_fixture.py",
+    "backends/kyutai/client.py": "tests/backends/test_kyutai.py",
+    "backends/kyutai/settings.py": "tests/backends/test_kyutai.py",
+    "backends/openai_compat/decoding.py": "tests/backends/test_openai_compat_settings.py",
+    "backends/openai_compat/framing.py": "tests/backends/test_openai_compat.py",
+    "backends/openai_compat/session.py": "tests/backends/test_openai_compat.py",
+    "backends/openai_compat/speech_client.py": "tests/backends/test_openai_compat_failures.py",
+    "backends/openai_compat/voices.py": "tests/backends/test_openai_compat_settings.py",
+    "backends/openai_compat/word_hold.py": "tests/backends/test_openai_compat.py",
+    "backends/orpheus/client.py": "tests/backends/test_orpheus.py",
+    "backends/orpheus/settings.py": "tests/backends/test_orpheus.py",
+    "backends/piper/alignment.py": "tests/backends/test_piper_input.py",
+    "backends/piper/render.py": "tests/backends/test_piper.py",
+    "backends/piper/session.py": "tests/backends/test_piper.py",
+    "backends/piper/settings.py": "tests/backends/test_piper.py",
+}
+"""Modules still tested from a file named after their package (the test file today):
+to be given their own. The list may only shrink."""
+
+
+def library_modules() -> list[Path]:
+    """Every module of the library, relative to the repository root."""
+    return [
+        path.relative_to(ROOT)
+        for folder in TEST_FOLDERS
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path.name not in NOT_MODULES
+    ]
+
+
+def named_test_files(module: Path) -> list[str]:
+    """The test files that would be named after `module` (any one of them will do)."""
+    folder = next(f for f in TEST_FOLDERS if module.is_relative_to(f))
+    parts = module.relative_to(folder).with_suffix("").parts
+    names: list[str] = []
+    for split in range(len(parts)):
+        subfolders = "".join(f"{part}/" for part in parts[:split])
+        names.append(f"{TEST_FOLDERS[folder]}/{subfolders}test_{'_'.join(parts[split:])}.py")
+    return names
+
+
+def has_named_test(module: Path) -> bool:
+    return any((ROOT / name).is_file() for name in named_test_files(module))
+
+
+def test_the_rule_accepts_the_mirrored_path_or_the_subpackage_in_the_name() -> None:
+    assert named_test_files(Path("backends/fixture/recorder.py")) == [
+        "tests/backends/test_fixture_recorder.py",
+        "tests/backends/fixture/test_recorder.py",
+    ]
+
+
+def test_every_library_module_has_a_test_file_named_after_it() -> None:
+    missing = [
+        f"{module} (e.g. {named_test_files(module)[-1]})"
+        for module in library_modules()
+        if module.as_posix() not in PENDING and not has_named_test(module)
+    ]
+    assert not missing, "modules without a test file named after them:\n" + "\n".join(missing)
+
+
+def test_pending_modules_exist_are_tested_where_listed_and_still_lack_their_own_file() -> None:
+    stale: list[str] = []
+    for module, tested_in in PENDING.items():
+        if not (ROOT / module).is_file():
+            stale.append(f"{module}: no such module")
+        elif not (ROOT / tested_in).is_file():
+            stale.append(f"{module}: no test file {tested_in}")
+        elif has_named_test(Path(module)):
+            stale.append(f"{module}: has its own test file now, leave it out of PENDING")
+    assert not stale, "\n".join(stale)

@@ -8,7 +8,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from modal_services.config import ModalDeployConfig
-from modal_services.deploy.report import env_block, test_commands, write_env_file
+from modal_services.deploy import report
+from modal_services.deploy.report import env_block, write_env_file
 from modal_services.deploy.steps import DeployResult
 
 RESULT = DeployResult(tts_url="https://w--tts.modal.run", llama_url="https://l", api_key="k1")
@@ -36,7 +37,7 @@ def test_proxy_auth_adds_the_proxy_token_variables() -> None:
 
 
 def test_printed_commands_cover_health_speech_and_both_websockets() -> None:
-    commands = test_commands(RESULT, ModalDeployConfig.model_construct())
+    commands = report.test_commands(RESULT, ModalDeployConfig.model_construct())
     assert "curl -sS https://w--tts.modal.run/health" in commands
     assert "/v1/audio/speech" in commands
     assert "unmute-tts say" in commands  # /api/tts_streaming through the orpheus backend
@@ -45,7 +46,7 @@ def test_printed_commands_cover_health_speech_and_both_websockets() -> None:
 
 
 def test_proxy_auth_commands_send_the_proxy_token_headers() -> None:
-    commands = test_commands(RESULT, ModalDeployConfig.model_construct(proxy_auth=True))
+    commands = report.test_commands(RESULT, ModalDeployConfig.model_construct(proxy_auth=True))
     assert "Modal-Key: $ORPHEUS_MODAL_KEY" in commands
 
 

@@ -1,20 +1,15 @@
-"""The `openai` backend's settings, registration, voice lists and audio decoding."""
+"""The `openai` backend's settings: the key, the base URL, and when the backend is
+available and chosen."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
-import numpy as np
 import pytest
 
 from backends import openai_compat
-from backends.openai_compat.decoding import CompressedDecoder, WavDecoder, format_of
 from backends.openai_compat.settings import OpenAITTSSettings, load_client_settings
-from backends.openai_compat.voices import OPENAI_VOICES, list_voices, parse_voices
-from tests.support.openai_server import OpenAISpeechServer
 from unmute.tts.settings import SettingsError, reset_settings
 
 OpenAIEnv = Callable[..., None]
@@ -96,85 +91,3 @@ def test_a_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(openai_compat, "missing_modules", lambda *names: ["httpx"])
     reason = openai_compat.backend.unavailable_reason()
     assert reason is not None and "pip install 'unmute-tts[openai]'" in reason
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        {"voices": ["af_heart", "af_sky"]},
-        {"voices": [{"id": "af_heart", "name": "Heart"}, {"voice_id": "af_sky"}]},
-        {"status": "ok", "voices": ["af_heart", "af_sky"]},
-        ["af_heart", "af_sky"],
-    ],
-    ids=["kokoro", "objects", "orpheus-fastapi", "bare-list"],
-)
-def test_voice_lists_are_read_in_every_shape(answer: object) -> None:
-    assert parse_voices(answer) == ["af_heart", "af_sky"]
-
-
-def test_voices_come_from_the_server(
-    openai_server_factory: Callable[..., OpenAISpeechServer],
-) -> None:
-    server = openai_server_factory(voices_answer={"status": "ok", "voices": ["tara", "leo"]})
-    assert list_voices(OpenAITTSSettings(base_url=server.url)) == ["tara", "leo"]
-
-
-def test_openais_voices_when_the_server_lists_none(
-    openai_server_factory: Callable[..., OpenAISpeechServer],
-) -> None:
-    server = openai_server_factory()  # answers 404
-    assert list_voices(OpenAITTSSettings(base_url=server.url)) == list(OPENAI_VOICES)
-    assert list_voices(OpenAITTSSettings()) == list(OPENAI_VOICES)
-
-
-@pytest.mark.parametrize(
-    ("content_type", "expected"),
-    [
-        ("audio/pcm;rate=22050", ("pcm", 22050)),
-        ("audio/L16; rate=16000; channels=1", ("pcm", 16000)),
-        ("audio/wav", ("wav", None)),
-        ("audio/mpeg", ("mp3", None)),
-        ("application/octet-stream", (None, None)),
-    ],
-)
-def test_the_content_type_states_format_and_rate(
-    content_type: str, expected: tuple[str | None, int | None]
-) -> None:
-    assert format_of(content_type) == expected
-
-
-async def test_a_wav_is_read_across_any_split_of_its_bytes() -> None:
-    samples = (np.arange(-500, 500, dtype=np.int16) * 30).astype("<i2")
-    fmt = struct.pack("<HHIIHH", 1, 2, 16000, 64000, 4, 16)
-    header = b"RIFF\xff\xff\xff\xffWAVEfmt " + struct.pack("<I", 16) + fmt
-    data = header + b"LIST" + struct.pack("<I", 4) + b"abcd" + b"data\xff\xff\xff\xff"
-    data += np.repeat(samples, 2).tobytes()  # stereo: both channels equal
-    decoder, pieces = WavDecoder(), []
-    for start in range(0, len(data), 7):
-        pieces += await decoder.feed(data[start : start + 7])
-    pieces += await decoder.finish()
-    assert {p.sample_rate for p in pieces} == {16000}
-    joined = np.concatenate([p.pcm for p in pieces])
-    assert joined == pytest.approx(samples / 32768.0, abs=1e-6)
-
-
-async def test_compressed_audio_is_decoded_with_pyav() -> None:
-    import io
-
-    import av
-
-    buffer = io.BytesIO()
-    tone = (0.3 * np.sin(np.arange(24000) / 24000 * 2 * np.pi * 440)).astype(np.float32)
-    with av.open(buffer, mode="w", format="mp3") as container:
-        stream: Any = container.add_stream("libmp3lame", rate=24000)
-        stream.codec_context.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 24000, 0, Fraction(1, 24000)
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    decoder, data, pieces = CompressedDecoder("mp3"), buffer.getvalue(), []
-    for start in range(0, len(data), 1000):
-        pieces += await decoder.feed(data[start : start + 1000])
-    pieces += await decoder.finish()
-    seconds = sum(len(p.pcm) for p in pieces) / 24000
-    assert seconds == pytest.approx(1.0, abs=0.1)

@@ -18,13 +18,12 @@ import pytest
 
 from backends.kyutai import backend
 from backends.kyutai.client import KyutaiTextToSpeech
-from backends.kyutai.settings import KyutaiClientSettings, load_client_settings
+from backends.kyutai.settings import KyutaiClientSettings
 from tests.support.kyutai_server import NO_FREE_CHANNELS, KyutaiTTSServer
-from unmute.tts import registry, upstream
+from unmute.tts import upstream
 from unmute.tts.base import AtCapacityError, BackendError, RetryPolicy
 from unmute.tts.conformance import speak
 from unmute.tts.protocol import TTSAudioMessage, TTSErrorMessage, TTSTextMessage
-from unmute.tts.settings import SettingsError, reset_settings
 from unmute.tts.websocket_client import ServiceAuthError
 
 ServerFactory = Callable[..., KyutaiTTSServer]
@@ -45,55 +44,6 @@ def client(
     values: dict[str, Any] = {"url": server.url, "startup_budget_s": 2.0}
     values.update(settings)
     return KyutaiTextToSpeech(voice, settings=KyutaiClientSettings(**values))
-
-
-# -- settings and registration ----------------------------------------------------------
-
-
-def test_is_registered_with_unmutes_own_variable_choosing_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    registry.refresh()
-    assert registry.get_backend("kyutai") is backend
-    assert backend.auto_select_reason() is None
-    monkeypatch.setenv("KYUTAI_TTS_URL", "ws://tts.internal:8089")
-    reset_settings()
-    assert backend.auto_select_reason() == "KYUTAI_TTS_URL is set"
-
-
-def test_defaults_are_unmutes() -> None:
-    settings = load_client_settings()
-    assert settings.websocket_url() == "ws://localhost:8089/api/tts_streaming"
-    assert settings.headers() == {"kyutai-api-key": "public_token"}
-    assert settings.cfg_alpha == 1.5
-
-
-@pytest.mark.parametrize(
-    ("url", "websocket"),
-    [
-        ("http://tts:8089", "ws://tts:8089/api/tts_streaming"),
-        ("https://tts.example/", "wss://tts.example/api/tts_streaming"),
-        ("wss://tts.example/api/tts_streaming", "wss://tts.example/api/tts_streaming"),
-    ],
-)
-def test_http_urls_become_websocket_urls(url: str, websocket: str) -> None:
-    assert KyutaiClientSettings(url=url).websocket_url() == websocket
-
-
-def test_a_bad_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KYUTAI_TTS_URL", "localhost:8089")
-    with pytest.raises(SettingsError, match="KYUTAI_TTS_URL"):
-        load_client_settings()
-    assert "KYUTAI_TTS_URL" in (backend.unavailable_reason() or "")
-
-
-def test_a_url_holding_a_password_is_refused_without_showing_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("KYUTAI_TTS_URL", "ws://user:hunter2@tts:8089")
-    with pytest.raises(SettingsError, match="KYUTAI_TTS_API_KEY") as caught:
-        load_client_settings()
-    assert "hunter2" not in str(caught.value)
 
 
 # -- the wire, as unmute's client speaks it ----------------------------------------------

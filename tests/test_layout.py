@@ -26,15 +26,6 @@ PENDING: dict[str, str] = {
     "unmute/tts/espeak_ng/library.py": "tests/tts/test_espeak_ng.py",
     "unmute/tts/espeak_ng/stream.py": "tests/tts/test_espeak_ng.py",
     "unmute/tts/word_timer/reference.py": "tests/tts/word_timer/test_aligner.py",
-    "backends/espeak/session.py": "tests/backends/test_espeak.py",
-    "backends/openai_compat/framing.py": "tests/backends/test_openai_compat.py",
-    "backends/openai_compat/session.py": "tests/backends/test_openai_compat.py",
-    "backends/openai_compat/speech_client.py": "tests/backends/test_openai_compat_failures.py",
-    "backends/openai_compat/word_hold.py": "tests/backends/test_openai_compat.py",
-    "backends/piper/alignment.py": "tests/backends/test_piper_input.py",
-    "backends/piper/render.py": "tests/backends/test_piper.py",
-    "backends/piper/session.py": "tests/backends/test_piper.py",
-    "backends/piper/settings.py": "tests/backends/test_piper.py",
 }
 """Modules still tested from a file named after their package (the test file today):
 to be given their own. The list may only shrink."""

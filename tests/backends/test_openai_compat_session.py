@@ -1,4 +1,5 @@
-"""The `openai` backend against stand-in servers: formats, rates, sentences, word times."""
+"""The `openai` backend's session against stand-in servers: formats, rates, audio chunks,
+one request per sentence with the next one ahead, and the settings each request carries."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from backends.openai_compat.session import CHUNK_SAMPLES
-from tests.backends.openai_support import audio, audio_s, errors, session, speak, words
-from tests.support.openai_server import WORD_S, OpenAISpeechServer
-from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage, TTSTextMessage
+from tests.backends.openai_support import audio_s, errors, session, speak, words
+from tests.support.openai_server import OpenAISpeechServer
+from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage
 
 Factory = Callable[..., OpenAISpeechServer]
 TEXT = "Hello there, this is a test. It has two sentences."
@@ -74,17 +75,6 @@ async def test_audio_goes_out_as_it_arrives_not_once_80_ms_are_in(
     assert len(first.pcm) < CHUNK_SAMPLES
 
 
-async def test_sse_events_give_the_same_audio_as_a_plain_body(
-    openai_server_factory: Factory,
-) -> None:
-    server = openai_server_factory()
-    plain = audio(await speak(session(server.url), TEXT))
-    sse = audio(await speak(session(server.url, stream_format="sse"), TEXT))
-    assert server.requests[-1].body["stream_format"] == "sse"
-    assert len(sse) == len(plain)
-    assert sse == pytest.approx(plain, abs=1e-6)
-
-
 async def test_each_sentence_is_one_request_and_the_first_ends_at_its_first_clause(
     openai_server_factory: Factory,
 ) -> None:
@@ -137,41 +127,3 @@ async def test_a_voice_asked_for_replaces_the_default(openai_server_factory: Fac
     tts.voice = "af_heart+af_sky"
     await speak(tts, "Hi.")
     assert server.requests[0].body["voice"] == "af_heart+af_sky"
-
-
-async def test_captioned_speech_gives_the_servers_exact_word_times(
-    openai_server_factory: Factory,
-) -> None:
-    server = openai_server_factory()
-    messages = await speak(session(server.url, word_times="captioned"), TEXT)
-    assert {r.path for r in server.requests} == {"/dev/captioned_speech"}
-    assert server.requests[0].body["return_timestamps"] is True
-    starts = [w.start_s for w in words(messages)]
-    assert [w.text for w in words(messages)] == WORDS
-    assert starts == pytest.approx([i * WORD_S for i in range(len(WORDS))], abs=1e-6)
-
-
-async def test_without_a_word_hold_audio_goes_out_before_the_first_word_is_timed(
-    openai_server_factory: Factory,
-) -> None:
-    server = openai_server_factory(rate=22050)
-    messages = await speak(session(server.url), TEXT)
-    first_word = next(i for i, m in enumerate(messages) if isinstance(m, TTSTextMessage))
-    audio_before = [m for m in messages[:first_word] if isinstance(m, TTSAudioMessage)]
-    assert audio_before, "the first audio waited for the word times"
-    assert [w.text for w in words(messages)] == WORDS
-
-
-async def test_with_a_full_word_hold_each_word_comes_before_the_audio_it_starts_in(
-    openai_server_factory: Factory,
-) -> None:
-    server = openai_server_factory(rate=22050)
-    messages = await speak(session(server.url, word_hold_s=0.5), TEXT)
-    released_s = 0.0
-    late: list[tuple[str, float, float]] = []
-    for message in messages:
-        if isinstance(message, TTSAudioMessage):
-            released_s += len(message.pcm) / SAMPLE_RATE
-        elif isinstance(message, TTSTextMessage) and message.start_s < released_s - 1e-6:
-            late.append((message.text, message.start_s, released_s))
-    assert late == []

@@ -17,18 +17,12 @@ TEST_FOLDERS = {
 }
 """Library folder -> the test folder that mirrors it."""
 
+LIBRARY = ("unmute", "backends", "orpheus_service", "modal_services")
+"""The library's top-level packages."""
+
 NOT_MODULES = {"__init__.py", "__main__.py"}
 """Package markers and entry points: their behaviour is that of the modules they
 re-export or run, tested there."""
-
-PENDING: dict[str, str] = {
-    "unmute/tts/espeak_ng/engine.py": "tests/tts/test_espeak_ng.py",
-    "unmute/tts/espeak_ng/library.py": "tests/tts/test_espeak_ng.py",
-    "unmute/tts/espeak_ng/stream.py": "tests/tts/test_espeak_ng.py",
-    "unmute/tts/word_timer/reference.py": "tests/tts/word_timer/test_aligner.py",
-}
-"""Modules still tested from a file named after their package (the test file today):
-to be given their own. The list may only shrink."""
 
 
 def library_modules() -> list[Path]:
@@ -67,18 +61,17 @@ def test_every_library_module_has_a_test_file_named_after_it() -> None:
     missing = [
         f"{module} (e.g. {named_test_files(module)[-1]})"
         for module in library_modules()
-        if module.as_posix() not in PENDING and not has_named_test(module)
+        if not has_named_test(module)
     ]
     assert not missing, "modules without a test file named after them:\n" + "\n".join(missing)
 
 
-def test_pending_modules_exist_are_tested_where_listed_and_still_lack_their_own_file() -> None:
-    stale: list[str] = []
-    for module, tested_in in PENDING.items():
-        if not (ROOT / module).is_file():
-            stale.append(f"{module}: no such module")
-        elif not (ROOT / tested_in).is_file():
-            stale.append(f"{module}: no test file {tested_in}")
-        elif has_named_test(Path(module)):
-            stale.append(f"{module}: has its own test file now, leave it out of PENDING")
-    assert not stale, "\n".join(stale)
+def test_every_library_module_lies_in_a_mirrored_folder() -> None:
+    unmirrored = [
+        path.relative_to(ROOT).as_posix()
+        for package in LIBRARY
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name not in NOT_MODULES
+        and not any(path.relative_to(ROOT).is_relative_to(folder) for folder in TEST_FOLDERS)
+    ]
+    assert not unmirrored, f"give these a test folder in TEST_FOLDERS: {unmirrored}"

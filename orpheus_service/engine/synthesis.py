@@ -30,7 +30,7 @@ from orpheus_service.engine.frame_decoder import DecoderFactory
 from orpheus_service.engine.generation_gate import GenerationGate
 from orpheus_service.engine.segmenter import TextSegmenter
 from orpheus_service.engine.tokens import OrpheusTokenParser, TokenStats
-from orpheus_service.engine.word_aligned_audio import Released, WordAlignedAudio
+from orpheus_service.engine.word_aligned_audio import AlignerReading, Released, WordAlignedAudio
 from orpheus_service.vocabulary.audio import SAMPLES_PER_FRAME, Pcm
 from orpheus_service.vocabulary.prompt import build_prompt
 from orpheus_service.vocabulary.sampling import SamplingOverrides
@@ -221,11 +221,12 @@ class Synthesis:
 
     async def _speak(self, job: _SegmentJob, started: float) -> AsyncGenerator[EngineEvent]:
         decoder = self.options.decoder_factory()
+        reading = AlignerReading(self._words, job.text.split())
         try:
             stats = self.stats
             offset = stats.audio_s
-            # espeak-ng speaks the segment for the aligner: off the event loop.
-            await asyncio.to_thread(self._words.begin, job.text.split())
+            if self._words.hold_samples:  # audio waits for the aligner: start it at once
+                reading.start()
             sent = 0  # samples of this segment sent
             end: _SegmentEnd | None = None
             while end is None:
@@ -245,15 +246,21 @@ class Synthesis:
                 if pcm is not None and pcm.size:
                     pcm = self._cushion.take(pcm)
                 if pcm is not None and pcm.size:
-                    for event in self._timed(job, self._words.push(pcm), offset, sent, started):
+                    async for event in self._aligned(job, pcm, reading, offset, sent, started):
                         yield event
                         if isinstance(event, AudioChunk):
                             sent += event.pcm.shape[0]
             tail = self._cushion.release(await decoder.flush())
             if end.stats.frames == 0:
                 raise NoAudioError(_no_audio_message(job, end.stats))
-            released = self._words.push(tail) if tail is not None and tail.size else []
-            for event in self._timed(job, released + self._words.finish(), offset, sent, started):
+            if tail is not None and tail.size:
+                async for event in self._aligned(job, tail, reading, offset, sent, started):
+                    yield event
+                    if isinstance(event, AudioChunk):
+                        sent += event.pcm.shape[0]
+            await reading.start()
+            finished = await asyncio.to_thread(self._words.finish)
+            for event in self._timed(job, finished, offset, sent, started):
                 yield event
                 if isinstance(event, AudioChunk):
                     sent += event.pcm.shape[0]
@@ -263,7 +270,34 @@ class Synthesis:
             stats.truncated_segments += int(end.truncated)
             yield SegmentDone(job.index, job.text, offset, duration, end.stats, end.truncated)
         finally:
+            reading.cancel()
             await _close(decoder)  # releases a decoder left unflushed (cancelled, failed)
+
+    async def _aligned(
+        self,
+        job: _SegmentJob,
+        pcm: Pcm,
+        reading: AlignerReading,
+        offset: float,
+        sent: int,
+        started: float,
+    ) -> AsyncGenerator[EngineEvent]:
+        """`pcm` and the words its alignment decides, the aligner off the event loop.
+        With no word hold the audio goes out first and its timing follows (the segment's
+        reading starts after its first audio, so it never competes with the decode of
+        the first chunk); else as WordAlignedAudio releases them."""
+        if self._words.hold_samples == 0:
+            yield self._chunk(job, pcm, offset, sent, started)
+            await reading.start()
+            released = await asyncio.to_thread(self._words.push, pcm)
+            words: Released = [item for item in released if isinstance(item, TimedWord)]
+            for event in self._timed(job, words, offset, sent, started):
+                yield event
+            return
+        await reading.start()
+        released = await asyncio.to_thread(self._words.push, pcm)
+        for event in self._timed(job, released, offset, sent, started):
+            yield event
 
     def _timed(
         self,

@@ -15,6 +15,8 @@ generated before the first chunk goes out.
 
 from __future__ import annotations
 
+import asyncio
+
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 from unmute.tts.word_timer import TimedWord, WordTimer
 
@@ -81,3 +83,30 @@ class WordAlignedAudio:
             self._held_samples -= piece.shape[0]
         del self._held[:count]
         return out
+
+
+class AlignerReading:
+    """espeak-ng's reading of one segment for the aligner: started once, in a thread."""
+
+    def __init__(self, words: WordAlignedAudio, text: list[str]) -> None:
+        self.words = words
+        self.text = text
+        self.future: asyncio.Future[None] | None = None
+
+    def start(self) -> asyncio.Future[None]:
+        """The reading, started if it was not yet."""
+        if self.future is None:
+            self.future = asyncio.ensure_future(asyncio.to_thread(self.words.begin, self.text))
+            self.future.add_done_callback(_retrieve)
+        return self.future
+
+    def cancel(self) -> None:
+        """Stop waiting for it (the thread finishes its reading; nobody waits for it)."""
+        if self.future is not None and not self.future.done():
+            self.future.cancel()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a background step's failure as seen (it is raised where it is awaited)."""
+    if not future.cancelled():
+        future.exception()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -143,14 +143,15 @@ async def test_with_a_full_word_hold_each_word_comes_before_the_audio_it_starts_
 
 async def test_without_a_word_hold_a_word_is_never_early_and_at_most_a_lookahead_late() -> None:
     events = await collect(make_engine(FakeSource(frames_per_word=2)).synthesize(LONG_TEXT))
-    sent_s = 0.0
+    before_last_chunk_s = sent_s = 0.0
     words: list[WordTiming] = []
     for event in events:
         if isinstance(event, AudioChunk):
-            sent_s = event.start_s + event.duration_s
+            before_last_chunk_s, sent_s = event.start_s, event.start_s + event.duration_s
         elif isinstance(event, WordTiming):
-            # decided by at most the lookahead past its start, plus the chunk that did it
-            assert sent_s - event.start_s <= MAX_LOOKAHEAD_S + SAMPLES / 24000 + 1e-9
+            assert event.start_s <= sent_s + 1e-9  # never before the audio it starts in
+            # decided by at most the lookahead past its start: by the chunk just sent
+            assert before_last_chunk_s - event.start_s <= MAX_LOOKAHEAD_S + 1e-9
             words.append(event)
     assert [w.word for w in words] == LONG_TEXT.split()
 
@@ -251,3 +252,25 @@ async def test_stats_count_segments_tokens_and_audio() -> None:
     assert stats.tokens.audio_tokens == 63
     assert stats.audio_s == pytest.approx(9 * SAMPLES / 24000)
     assert stats.time_to_first_audio_s is not None
+
+
+async def test_without_a_word_hold_the_aligner_reads_a_segment_only_after_its_first_audio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import orpheus_service.engine.synthesis as synthesis_module
+    from unmute.tts.word_timer.proportional import ProportionalWordTimer
+
+    readings: list[list[str]] = []
+
+    class RecordingTimer(ProportionalWordTimer):
+        def begin_piece(self, words: Sequence[str]) -> None:
+            readings.append(list(words))
+            super().begin_piece(words)
+
+    monkeypatch.setattr(synthesis_module, "create_word_timer", lambda **_: RecordingTimer())
+    synthesis = make_engine(FakeSource()).synthesize("One two three four.")
+    async with contextlib.aclosing(synthesis):
+        async for event in synthesis:
+            if isinstance(event, AudioChunk):
+                assert readings == []  # the first chunk went out before any reading
+                break

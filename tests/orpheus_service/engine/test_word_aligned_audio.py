@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from orpheus_service.engine.word_aligned_audio import Released, WordAlignedAudio
+from orpheus_service.engine.word_aligned_audio import AlignerReading, Released, WordAlignedAudio
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray
 from unmute.tts.word_timer import TimedWord
 
@@ -101,3 +101,18 @@ def test_finish_sends_every_word_and_piece_left() -> None:
 def test_a_negative_hold_is_refused() -> None:
     with pytest.raises(ValueError, match="hold_s"):
         WordAlignedAudio(EvenlySpacedTimer(), hold_s=-0.1)
+
+
+async def test_the_aligner_reading_starts_once_and_feeds_the_timer() -> None:
+    timer = EvenlySpacedTimer()
+    reading = AlignerReading(WordAlignedAudio(timer, hold_s=0.0), ["a", "b"])
+    first = reading.start()
+    assert reading.start() is first
+    await first
+    assert timer.words == ["a", "b"]
+
+
+def test_cancelling_a_reading_never_started_does_nothing() -> None:
+    reading = AlignerReading(WordAlignedAudio(EvenlySpacedTimer(), hold_s=0.0), ["a"])
+    reading.cancel()
+    assert reading.future is None

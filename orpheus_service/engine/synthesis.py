@@ -286,16 +286,13 @@ class Synthesis:
         With no word hold the audio goes out first and its timing follows (the segment's
         reading starts after its first audio, so it never competes with the decode of
         the first chunk); else as WordAlignedAudio releases them."""
-        if self._words.hold_samples == 0:
+        audio_first = self._words.hold_samples == 0
+        if audio_first:
             yield self._chunk(job, pcm, offset, sent, started)
-            await reading.start()
-            released = await asyncio.to_thread(self._words.push, pcm)
-            words: Released = [item for item in released if isinstance(item, TimedWord)]
-            for event in self._timed(job, words, offset, sent, started):
-                yield event
-            return
         await reading.start()
         released = await asyncio.to_thread(self._words.push, pcm)
+        if audio_first:  # the audio WordAlignedAudio releases went out above
+            released = [item for item in released if isinstance(item, TimedWord)]
         for event in self._timed(job, released, offset, sent, started):
             yield event
 

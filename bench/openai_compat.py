@@ -32,14 +32,14 @@ import httpx
 import numpy as np
 
 from backends.openai_compat.decoding import PcmDecoder
-from backends.openai_compat.session import CHUNK_SAMPLES, WORD_LOOKAHEAD_S, OpenAITextToSpeech
+from backends.openai_compat.session import CHUNK_SAMPLES, OpenAITextToSpeech
 from backends.openai_compat.settings import OpenAITTSSettings
 from backends.openai_compat.word_hold import HeldAudio
 from tests.support.openai_server import OpenAISpeechServer
 from unmute.tts.base import RetryPolicy
 from unmute.tts.protocol import SAMPLE_RATE, TTSAudioMessage, TTSClientEosMessage
 from unmute.tts.resampling import ResampledBlocks
-from unmute.tts.word_timer import create_word_timer
+from unmute.tts.word_timer import MAX_LOOKAHEAD_S, create_word_timer
 
 SENTENCES = "This is the first sentence of the reply. " * 1 + "And here is one more. " * 3
 MODES: dict[str, dict[str, Any]] = {
@@ -108,7 +108,7 @@ async def _chunk_seconds(rate: int, chunks: int) -> tuple[float, float]:
     raw = data.tobytes()
     decoder = PcmDecoder(rate)
     blocks = ResampledBlocks(rate, CHUNK_SAMPLES, extra="openai")
-    timer = create_word_timer(lookahead_s=WORD_LOOKAHEAD_S)
+    timer = create_word_timer(lookahead_s=MAX_LOOKAHEAD_S)
     timer.begin_piece(["word"] * (chunks // 4))
     hold = HeldAudio(0)
     loop_s = timer_s = 0.0

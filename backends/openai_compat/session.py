@@ -34,14 +34,12 @@ from unmute.tts.base import BackendError, BaseTextToSpeech, RetryableError, Retr
 from unmute.tts.phrasing import Phrase, Phrasing, phrases
 from unmute.tts.protocol import SAMPLE_RATE, FloatArray, TTSTextMessage
 from unmute.tts.resampling import ResampledBlocks
-from unmute.tts.word_timer import TimedWord, create_word_timer
+from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord, create_word_timer
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SAMPLES: Final = SAMPLE_RATE * 80 // 1000
 """Audio messages carry at most 80 ms."""
-WORD_LOOKAHEAD_S: Final = 0.5
-"""The estimator decides a word at most this much audio after its start."""
 SENTENCES: Final = Phrasing(
     idle_flush_s=0.3, clause_min_words=12, max_words=40, first_clause_min_words=1
 )
@@ -112,7 +110,7 @@ class OpenAITextToSpeech(BaseTextToSpeech):
         if self.settings.word_times == "estimate":
             language = self.settings.language
             timer = await asyncio.to_thread(
-                create_word_timer, lookahead_s=WORD_LOOKAHEAD_S, language=language
+                create_word_timer, lookahead_s=MAX_LOOKAHEAD_S, language=language
             )
             self._timer = ThreadedWordTimer(timer)
 
@@ -267,7 +265,7 @@ class OpenAITextToSpeech(BaseTextToSpeech):
             return hold.pushed_s if safe is None else safe
         if timer is None:
             return hold.pushed_s
-        hold_s = min(self.settings.word_hold_s, WORD_LOOKAHEAD_S)
+        hold_s = min(self.settings.word_hold_s, MAX_LOOKAHEAD_S)
         if hold_s <= 0:
             return hold.pushed_s
         return max(timer.timed_s - hold_s, hold.last_word_start_s)

@@ -15,7 +15,7 @@ from backends.openai_compat import session as session_module
 from tests.backends.openai_support import errors, session, speak, words
 from tests.support.openai_server import OpenAISpeechServer
 from unmute.tts.protocol import FloatArray, OutputMessage, TTSAudioMessage, TTSClientEosMessage
-from unmute.tts.word_timer import TimedWord
+from unmute.tts.word_timer import MAX_LOOKAHEAD_S, TimedWord
 from unmute.tts.word_timer.proportional import ProportionalWordTimer
 
 Factory = Callable[..., OpenAISpeechServer]
@@ -30,7 +30,7 @@ class GatedTimer(ProportionalWordTimer):
     """A real estimator whose chosen call waits for `gate` (and may then fail)."""
 
     def __init__(self, gated: str, *, fail: bool = False) -> None:
-        super().__init__(lookahead_s=session_module.WORD_LOOKAHEAD_S)
+        super().__init__(lookahead_s=MAX_LOOKAHEAD_S)
         self.gated = gated
         self.fail = fail
         self.gate = threading.Event()

@@ -4,24 +4,10 @@ audio, real-time factor, cancelled generations, errors by kind."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from tests.support.service_support import FakeEngine, ServerThread, start_fake_service
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(chunks_per_word=2)
-
-
-@pytest.fixture
-def server(engine: FakeEngine) -> Iterator[ServerThread]:
-    srv = start_fake_service(engine, max_sessions=1)
-    yield srv
-    srv.stop()
+from tests.support.service_support import FakeEngine, ServerThread
 
 
 def await_metrics(server: ServerThread, line: str, timeout_s: float = 5.0) -> str:

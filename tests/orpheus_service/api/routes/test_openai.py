@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import av
 import httpx
@@ -17,20 +16,7 @@ from orpheus_service.vocabulary.voices import ALL_VOICES
 from tests.support.service_support import (
     FakeEngine,
     ServerThread,
-    start_fake_service,
 )
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(chunks_per_word=2)
-
-
-@pytest.fixture
-def server(engine: FakeEngine) -> Iterator[ServerThread]:
-    srv = start_fake_service(engine, max_sessions=1)
-    yield srv
-    srv.stop()
 
 
 def speech(server: ServerThread, path: str = "/v1/audio/speech", **body: object) -> httpx.Response:

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from orpheus_service.api.app import ServiceDeps, create_app
 from tests.support.service_support import (
     FakeEngine,
     ServerThread,
     service_settings,
-    start_fake_service,
 )
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(chunks_per_word=2)
-
-
-@pytest.fixture
-def server(engine: FakeEngine) -> Iterator[ServerThread]:
-    srv = start_fake_service(engine, max_sessions=1)
-    yield srv
-    srv.stop()
 
 
 def test_health_is_ok_when_llama_answers_and_snac_is_loaded(server: ServerThread) -> None:
